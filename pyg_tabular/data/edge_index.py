@@ -1,0 +1,67 @@
+"""Feature-graph templates: the edges of one row's graph over F feature nodes."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from pyg_tabular.utils.validation import to_tensor
+
+
+def fully_connected_edge_index(
+    num_features: int,
+    self_loops: bool = True,
+    *,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    r"""Returns the complete feature graph over :obj:`num_features` nodes.
+
+    Edges follow PyG's ``source → target`` convention (row 0 holds sources,
+    row 1 targets) and are sorted by target, then source. A softmax over each
+    target's incoming edges therefore sees contiguous blocks.
+
+    Args:
+        num_features (int): Number of feature nodes :math:`F`.
+        self_loops (bool, optional): Whether each feature also attends to
+            itself; gives :math:`F^2` edges, else :math:`F(F-1)`.
+            (default: :obj:`True`)
+        device (torch.device, optional): Device of the result.
+
+    Example:
+        >>> fully_connected_edge_index(3, self_loops=False)
+        tensor([[1, 2, 0, 2, 0, 1],
+                [0, 0, 1, 1, 2, 2]])
+    """
+    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 0:
+        raise ValueError(f"num_features must be a non-negative int (got {num_features!r})")
+    nodes = torch.arange(num_features, device=device)
+    target = nodes.repeat_interleave(num_features)
+    source = nodes.repeat(num_features)
+    edge_index = torch.stack([source, target], dim=0)
+    if not self_loops:
+        edge_index = edge_index[:, source != target]
+    return edge_index
+
+
+def check_template(edge_index: object, num_features: int, name: str = "edge_index") -> Tensor:
+    r"""Validates a user-given feature adjacency template of shape ``[2, E]``."""
+    template = to_tensor(edge_index, name, allow_integer=True)
+    if template.dim() != 2 or template.size(0) != 2:
+        raise ValueError(
+            f"{name} must be a [2, num_edges] template over the features "
+            f"(got shape {tuple(template.shape)})"
+        )
+    if template.is_floating_point() or template.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer node indices (got dtype {template.dtype})")
+    template = template.long()
+    if template.numel() > 0:
+        low, high = int(template.min()), int(template.max())
+        if low < 0 or high >= num_features:
+            raise ValueError(
+                f"{name} indexes features outside [0, {num_features}) "
+                f"(got values from {low} to {high})"
+            )
+    return template
+
+
+__all__ = ["fully_connected_edge_index", "check_template"]

@@ -1,0 +1,3 @@
+"""Tabular datasets, loaders and named real datasets."""
+
+__all__: list[str] = []

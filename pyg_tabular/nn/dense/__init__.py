@@ -1,0 +1,3 @@
+"""dense layers."""
+
+__all__: list[str] = []

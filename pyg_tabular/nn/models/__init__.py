@@ -1,0 +1,3 @@
+"""models layers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""pool layers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""tabular layers."""
+
+__all__: list[str] = []

@@ -1,0 +1,3 @@
+"""PyG dataset transforms for feature graphs."""
+
+__all__: list[str] = []

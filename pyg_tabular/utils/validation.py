@@ -1,0 +1,97 @@
+"""Eager input checks shared by every public entry point.
+
+Every check raises a :class:`ValueError` that names the offending argument and
+shows the offending value, before any kernel sees the data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+import pyg_tabular.typing as _typing
+
+
+def _is_dataframe(obj: Any) -> bool:
+    if not _typing.WITH_PANDAS:
+        return False
+    import pandas as pd
+
+    return isinstance(obj, (pd.DataFrame, pd.Series))
+
+
+def to_tensor(
+    value: Any,
+    name: str,
+    *,
+    dtype: torch.dtype | None = None,
+    allow_integer: bool = False,
+) -> Tensor:
+    r"""Converts a Tensor, ndarray or numeric DataFrame to a tensor.
+
+    Integer and boolean inputs become the default floating dtype unless
+    :obj:`allow_integer` is set; floating inputs keep their precision unless
+    :obj:`dtype` asks for another one.
+    """
+    if _is_dataframe(value):
+        import pandas as pd
+
+        frame = value.to_frame() if isinstance(value, pd.Series) else value
+        bad = [
+            str(col)
+            for col, kind in frame.dtypes.items()
+            if not (pd.api.types.is_numeric_dtype(kind) or pd.api.types.is_bool_dtype(kind))
+        ]
+        if bad:
+            raise ValueError(
+                f"{name} must hold numbers only; non-numeric columns {bad} "
+                f"(encode categorical columns first, e.g. with TabularDataset)"
+            )
+        array = frame.to_numpy(dtype=np.float64 if dtype is None else None, na_value=np.nan)
+        if isinstance(value, pd.Series):
+            array = array.reshape(-1)
+        value = array
+    if isinstance(value, np.ndarray):
+        if value.dtype == object or not (
+            np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_
+        ):
+            raise ValueError(f"{name} must have a numeric dtype (got numpy dtype {value.dtype})")
+        value = torch.from_numpy(np.ascontiguousarray(value))
+    if not isinstance(value, Tensor):
+        raise ValueError(
+            f"{name} must be a torch.Tensor, numpy.ndarray or pandas.DataFrame "
+            f"(got {type(value).__name__})"
+        )
+    if value.is_complex():
+        raise ValueError(f"{name} must be real-valued (got dtype {value.dtype})")
+    if dtype is not None:
+        return value.to(dtype)
+    if not value.is_floating_point() and not allow_integer:
+        return value.to(torch.get_default_dtype())
+    return value
+
+
+def check_finite(value: Tensor, name: str, *, allow_nan: bool = False) -> None:
+    r"""Raises if :obj:`value` holds inf (or NaN, unless :obj:`allow_nan`)."""
+    if not value.is_floating_point() or value.numel() == 0:
+        return
+    bad = torch.isinf(value) if allow_nan else ~torch.isfinite(value)
+    if bool(bad.any()):
+        position = tuple(int(i) for i in bad.nonzero()[0])
+        found = float(value[position])
+        hint = "" if allow_nan else " (pass missing='drop' to treat NaN cells as absent)"
+        raise ValueError(f"{name} must be finite; found {found} at index {position}{hint}")
+
+
+def check_rank(value: Tensor, name: str, ranks: tuple[int, ...], layout: str) -> None:
+    r"""Raises unless :obj:`value` has one of the given ranks."""
+    if value.dim() not in ranks:
+        raise ValueError(
+            f"{name} must have shape {layout} (got {value.dim()}-D shape {tuple(value.shape)})"
+        )
+
+
+__all__ = ["to_tensor", "check_finite", "check_rank"]
