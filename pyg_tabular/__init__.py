@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from pyg_tabular import data, nn, transforms, utils  # noqa: E402
+from pyg_tabular import data, datasets, nn, transforms, utils  # noqa: E402
 
-__all__ = ["__version__", "data", "nn", "transforms", "utils"]
+__all__ = ["__version__", "data", "datasets", "nn", "transforms", "utils"]

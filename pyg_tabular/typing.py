@@ -12,7 +12,12 @@ import os
 
 
 def _available(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
+    # find_spec raises instead of returning None when a parent import fails or a
+    # module was blanked out in sys.modules; both mean "not usable".
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # ``PYG_TABULAR_NO_TORCH_SCATTER=1`` forces the pure-torch scatter path even when

@@ -24,7 +24,11 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index
+from pyg_tabular.data.edge_index import (
+    check_template,
+    fully_connected_edge_index,
+    repeat_template,
+)
 from pyg_tabular.utils.scatter import scatter
 from pyg_tabular.utils.validation import _is_dataframe, check_finite, to_tensor
 
@@ -194,6 +198,13 @@ def _finish_batch(
     return batch
 
 
+def _mark_complete(batch: Batch, num_rows: int, num_features: int) -> Batch:
+    # Remembers that nodes are complete rows in row-major order, so graph_to_rows
+    # can return a view without re-checking feature_id (an O(N) read).
+    batch._complete_rows = (num_rows, num_features)
+    return batch
+
+
 def _build_complete_rows(
     nodes: Tensor,
     num_rows: int,
@@ -205,21 +216,19 @@ def _build_complete_rows(
     device = nodes.device
     num_template_edges = template.size(1)
     node_ptr = torch.arange(num_rows + 1, device=device) * num_features
-    # One broadcast add writes the [2, B, E] index in a single pass; it beats
-    # repeat_interleave + repeat, which materialise two intermediates.
-    edge_index = torch.empty((2, num_rows, num_template_edges), dtype=torch.long, device=device)
-    torch.add(template.unsqueeze(1), node_ptr[:-1].view(1, -1, 1), out=edge_index)
+    edge_index = repeat_template(template, num_rows, num_features)
     feature_id = torch.arange(num_features, device=device).expand(num_rows, num_features)
-    return _finish_batch(
+    batch = _finish_batch(
         nodes=nodes,
         feature_id=feature_id.reshape(-1),
-        edge_index=edge_index.view(2, -1),
+        edge_index=edge_index,
         node_ptr=node_ptr,
         edge_ptr=torch.arange(num_rows + 1, device=device) * num_template_edges,
         num_features=num_features,
         target=target,
         names=names,
     )
+    return _mark_complete(batch, num_rows, num_features)
 
 
 def _build_sparse_rows(
@@ -355,7 +364,7 @@ def _is_canonical(graph: Any, feature_id: Tensor, num_rows: int, width: int) -> 
     # Complete, row-major rows: every graph holds F nodes and node n is feature n % F.
     # Checking ptr (O(B)) and one broadcast compare of feature_id is cheaper than
     # rebuilding both index vectors.
-    if feature_id.numel() == 0:
+    if feature_id.numel() == 0 or getattr(graph, "_complete_rows", None) == (num_rows, width):
         return True
     ptr = getattr(graph, "ptr", None)
     if isinstance(ptr, Tensor):

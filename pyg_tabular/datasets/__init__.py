@@ -1,3 +1,35 @@
-"""Tabular datasets, loaders and named real datasets."""
+"""Tabular datasets, loaders and named real datasets.
 
-__all__: list[str] = []
+pandas, pyarrow and scikit-learn are needed only by the functions that read
+DataFrames or named datasets, and are imported there.
+"""
+
+from pyg_tabular.datasets.named_datasets import (
+    DATASET_NAMES,
+    load_acs_employment,
+    load_adult,
+    load_breast_cancer,
+    load_california,
+    load_dataset,
+    load_diabetes,
+    load_diamonds,
+    load_digits,
+    load_wine,
+)
+from pyg_tabular.datasets.tabular_dataset import TabularDataset
+from pyg_tabular.datasets.tabular_loader import TabularLoader
+
+__all__ = [
+    "TabularDataset",
+    "TabularLoader",
+    "load_dataset",
+    "load_breast_cancer",
+    "load_digits",
+    "load_wine",
+    "load_diabetes",
+    "load_california",
+    "load_adult",
+    "load_acs_employment",
+    "load_diamonds",
+    "DATASET_NAMES",
+]

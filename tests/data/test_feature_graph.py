@@ -191,7 +191,10 @@ def test_static_form_shares_one_template():
         (lambda: rows_to_graph(torch.randn(3, 2), torch.tensor([1.0, float("nan"), 0])), "y must"),
         (lambda: rows_to_graph(torch.randn(3, 2), missing="impute"), "missing must be one of"),
         (lambda: rows_to_graph(torch.randn(3, 2), feature_names=["a"]), "feature_names"),
-        (lambda: rows_to_graph(torch.randn(3, 2), edge_index=torch.tensor([[0], [2]])), "edge_index"),
+        (
+            lambda: rows_to_graph(torch.randn(3, 2), edge_index=torch.tensor([[0], [2]])),
+            "edge_index",
+        ),
         (lambda: rows_to_graph(torch.randn(3, 2), edge_index=torch.zeros(3, 2)), "edge_index"),
         (lambda: rows_to_graph([[1.0, 2.0]]), "x must be a torch.Tensor"),
         (lambda: fully_connected_edge_index(-1), "num_features"),

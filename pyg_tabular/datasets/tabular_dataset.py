@@ -1,0 +1,511 @@
+"""A table encoded for feature-graph models, with statistics fitted on its train split."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from pyg_tabular.datasets._columns import (
+    Table,
+    as_int64_tensor,
+    encode,
+    is_missing,
+    unique_labels,
+)
+from pyg_tabular.transforms.standardize_features import StandardizeFeatures
+
+TASKS = ("regression", "binary", "multiclass")
+SPLITS = ("train", "val", "test")
+_IMPUTE_MODES = (None, "mean")
+
+
+class TabularDataset(Dataset):
+    r"""A table of numeric and categorical columns and a target, encoded for
+    feature-graph models with statistics fitted on the training split only.
+
+    The rows are split once, seeded, into ``"train"``, ``"val"`` and
+    ``"test"`` (stratified by class for classification). Then, using the
+    **training rows only**:
+
+    * each numeric column is standardized with its NaN-aware mean and
+      (population) standard deviation; a constant column is only centred.
+      Missing cells stay NaN, so that feature graphs can drop them
+      (``missing="drop"``), unless :obj:`impute` fills them;
+    * each categorical column gets a vocabulary of the values seen in the
+      training rows, sorted; value :math:`v` is coded ``1 + position``, and code
+      ``0`` is reserved for missing values and for categories never seen in
+      training, which can therefore appear in validation, test or new data
+      without error.
+
+    Validation, test and new rows (:meth:`transform`) are encoded with the
+    same fitted statistics; nothing about them enters the fit. The set of
+    classes of a classification target is read from the whole target column:
+    it defines the task rather than being a statistic of the features.
+
+    Args:
+        data (torch.Tensor or numpy.ndarray or pandas.DataFrame): The table,
+            ``[N, num_columns]``.
+        target (str or int or array-like): The target: a column of
+            :obj:`data` (a column name of a DataFrame; a name from
+            :obj:`feature_names` or a column index of an array), or ``N``
+            target values. Missing target values are an error.
+        categorical (list, optional): Columns to encode as categories (names,
+            or column indices for arrays). Every other column must be numeric.
+            (default: :obj:`None`)
+        task (str, optional): ``"regression"``, ``"binary"`` or
+            ``"multiclass"``; inferred when :obj:`None`: a floating-point target
+            means regression, any other target classification (binary with two
+            classes). (default: :obj:`None`)
+        split (tuple or dict, optional): Fractions ``(train, val, test)``
+            summing to 1, or a mapping from ``"train"``, ``"val"``, ``"test"``
+            to disjoint row indices. (default: :obj:`(0.7, 0.15, 0.15)`)
+        seed (int, optional): Seed of the random split. (default: :obj:`0`)
+        stratify (bool, optional): Keep class proportions in every split of a
+            classification task. (default: :obj:`True`)
+        impute (str, optional): :obj:`None` keeps missing numeric cells as NaN;
+            ``"mean"`` fills them with the training mean (``0`` after
+            standardization). (default: :obj:`None`)
+        feature_names (list of str, optional): Column names of an array input.
+            (default: ``x0``, ``x1``, ...)
+        dtype (torch.dtype, optional): Floating dtype of :attr:`numeric` and of
+            a regression target. (default: :func:`torch.get_default_dtype`)
+        name (str, optional): A name shown in the repr. (default: :obj:`None`)
+
+    The encoded table is held in :attr:`numeric` (``[N, F_num]``,
+    standardized), :attr:`categorical` (``[N, F_cat]`` codes, ``long``) and
+    :attr:`target` (``[N]``: class codes ``0..K-1`` as ``long``, or regression
+    values); :attr:`x` joins the first two in the order of
+    :attr:`feature_names`. Metadata: :attr:`task`, :attr:`num_classes`
+    (:obj:`None` for regression), :attr:`classes` (the original labels, by
+    code), :attr:`vocabularies` (the categories of each categorical column, by
+    code ``1, 2, ...``), :attr:`cardinalities`, the fitted :attr:`mean` and
+    :attr:`std`, and :attr:`split_index` (row indices of ``"train"``,
+    ``"val"`` and ``"test"``).
+
+    Example:
+        >>> import torch
+        >>> x = torch.tensor([[1.0, 0.0], [2.0, 1.0], [3.0, 1.0], [4.0, 2.0]])
+        >>> ds = TabularDataset(
+        ...     x, torch.tensor([0, 1, 1, 0]), categorical=[1],
+        ...     split={"train": [0, 1, 2], "val": [], "test": [3]},
+        ... )
+        >>> ds
+        TabularDataset(rows=4, numeric=1, categorical=1, task='binary')
+        >>> ds.mean.tolist(), ds.vocabularies
+        ([2.0], {'x1': [0.0, 1.0]})
+        >>> ds.categorical.view(-1).tolist()  # 2.0 was never seen in training
+        [1, 2, 2, 0]
+    """
+
+    numeric: Tensor
+    categorical: Tensor
+    target: Tensor | None
+
+    def __init__(
+        self,
+        data: Any,
+        target: Any = None,
+        *,
+        categorical: Sequence[Any] | None = None,
+        task: str | None = None,
+        split: Sequence[float] | Mapping[str, Any] = (0.7, 0.15, 0.15),
+        seed: int = 0,
+        stratify: bool = True,
+        impute: str | None = None,
+        feature_names: Sequence[str] | None = None,
+        dtype: torch.dtype | None = None,
+        name: str | None = None,
+    ) -> None:
+        if task is not None and task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS} or None (got {task!r})")
+        if impute not in _IMPUTE_MODES:
+            raise ValueError(f"impute must be one of {_IMPUTE_MODES} (got {impute!r})")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int (got {seed!r})")
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating dtype (got {dtype})")
+        self.name = name
+        self.impute = impute
+        self.seed = seed
+        self.dtype = dtype
+
+        table = Table(data, feature_names)
+        if table.num_rows == 0:
+            raise ValueError("data must hold at least one row (got an empty table)")
+        if target is None:
+            raise ValueError(
+                "target is required: name the target column of data or pass one value per row"
+            )
+        self.target_name, target_values, target_is_float = self._resolve_target(table, target)
+
+        columns = [n for n in table.names if n != self.target_name]
+        declared = self._resolve_categorical(table, categorical)
+        if not columns:
+            raise ValueError("data has no feature column besides the target")
+        self._input_columns = columns
+        self.numeric_names = [n for n in columns if n not in declared]
+        self.categorical_names = [n for n in columns if n in declared]
+
+        raw_numeric = self._read_numeric(table)
+        raw_categorical = [table.objects(n) for n in self.categorical_names]
+        self.task, self.classes, target_tensor = self._encode_target(
+            target_values, target_is_float, task
+        )
+        self.num_classes = None if self.classes is None else len(self.classes)
+        strata = target_tensor.numpy() if stratify and self.classes is not None else None
+        self.split_index = _split_rows(table.num_rows, split, seed, strata)
+
+        # Fit on the training rows only: nothing from val/test may shape the encoding.
+        train = self.split_index["train"].numpy()
+        self._scaler = StandardizeFeatures().fit(torch.from_numpy(raw_numeric[train]))
+        self.vocabularies = {
+            column: unique_labels(values[train])
+            for column, values in zip(self.categorical_names, raw_categorical)
+        }
+        self._encode_features(raw_numeric, raw_categorical)
+        self.target = target_tensor
+
+    # ------------------------------------------------------------------ reading
+    @staticmethod
+    def _resolve_target(table: Table, target: Any) -> tuple[str | None, np.ndarray, bool]:
+        column = _column_name(table, target)
+        if column is not None:
+            is_float = table.is_float(column)
+            values = table.numeric(column, "target") if is_float else table.objects(column)
+            return column, values, is_float
+        if isinstance(target, (str, int)):
+            raise ValueError(f"target {target!r} is not a column of data (columns: {table.names})")
+        values = _as_array(target, "target")
+        if values.ndim != 1 or values.shape[0] != table.num_rows:
+            raise ValueError(
+                f"target must hold one value per row of data ({table.num_rows} rows; "
+                f"got shape {values.shape})"
+            )
+        is_float = values.dtype.kind == "f"
+        return None, values, is_float
+
+    @staticmethod
+    def _resolve_categorical(table: Table, categorical: Sequence[Any] | None) -> set[str]:
+        if categorical is None:
+            return set()
+        if isinstance(categorical, (str, int)):
+            raise ValueError(f"categorical must be a list of columns (got {categorical!r})")
+        names = set()
+        for entry in categorical:
+            column = _column_name(table, entry)
+            if column is None:
+                raise ValueError(
+                    f"categorical column {entry!r} is not a column of data (columns: {table.names})"
+                )
+            names.add(column)
+        return names
+
+    def _read_numeric(self, table: Table) -> np.ndarray:
+        if not self.numeric_names:
+            return np.zeros((table.num_rows, 0), dtype=np.float64)
+        columns = [table.numeric(n) for n in self.numeric_names]
+        stacked = np.stack(columns, axis=1)
+        if np.isinf(stacked).any():
+            row, col = np.argwhere(np.isinf(stacked))[0]
+            raise ValueError(
+                f"column {self.numeric_names[col]!r} holds {stacked[row, col]} at row {row}; "
+                "numeric cells must be finite or NaN"
+            )
+        return stacked
+
+    def _encode_target(
+        self, values: np.ndarray, is_float: bool, task: str | None
+    ) -> tuple[str, list[Any] | None, Tensor]:
+        missing = is_missing(values)
+        label = repr(self.target_name) if self.target_name is not None else "values"
+        if missing.any():
+            rows = np.flatnonzero(missing)[:5].tolist()
+            raise ValueError(
+                f"target {label} has {int(missing.sum())} missing values (first rows {rows}); "
+                "drop those rows first"
+            )
+        if task is None:
+            task = "regression" if is_float else "classification"
+        if task == "regression":
+            if values.dtype.kind not in "biuf":
+                try:
+                    values = values.astype(np.float64)
+                except (TypeError, ValueError):
+                    raise ValueError(
+                        f"target {label} must be numeric for task='regression' "
+                        f"(got dtype {values.dtype})"
+                    ) from None
+            return task, None, torch.from_numpy(values.astype(np.float64)).to(self.dtype)
+        classes = unique_labels(values)
+        if len(classes) < 2:
+            raise ValueError(f"target {label} must have at least two classes (got {classes})")
+        if task == "classification":
+            task = "binary" if len(classes) == 2 else "multiclass"
+        if task == "binary" and len(classes) != 2:
+            raise ValueError(
+                f"task='binary' needs exactly two classes; target {label} has "
+                f"{len(classes)}: {classes[:10]}"
+            )
+        codes = encode(values, classes) - 1
+        return task, classes, as_int64_tensor(codes)
+
+    # ----------------------------------------------------------------- encoding
+    def _encode_features(self, raw_numeric: np.ndarray, raw_categorical: list[np.ndarray]) -> None:
+        numeric = self._scaler(torch.from_numpy(raw_numeric))
+        if self.impute == "mean":
+            numeric = numeric.nan_to_num(0.0)
+        self.numeric = numeric.to(self.dtype)
+        codes = [
+            encode(values, self.vocabularies[column])
+            for column, values in zip(self.categorical_names, raw_categorical)
+        ]
+        if codes:
+            self.categorical = as_int64_tensor(np.stack(codes, axis=1))
+        else:
+            self.categorical = torch.zeros(raw_numeric.shape[0], 0, dtype=torch.long)
+
+    def transform(self, data: Any, target: Any = None) -> TabularDataset:
+        r"""Encodes new rows with the statistics fitted on this dataset's train split.
+
+        Args:
+            data (torch.Tensor or numpy.ndarray or pandas.DataFrame): New rows.
+                A DataFrame needs every feature column (by name; extra columns
+                are ignored) and may hold the target column; an array holds
+                exactly the feature columns, in the original order.
+            target (array-like, optional): Targets of the new rows, when they
+                are not a column of :obj:`data`. (default: :obj:`None`)
+
+        Returns:
+            A :class:`TabularDataset` sharing this one's fitted statistics; all
+            its rows are in the ``"test"`` split, and its :attr:`target` is
+            :obj:`None` when no target was found.
+        """
+        names = None
+        if not _is_frame(data):
+            shape = _as_array(data, "data").shape
+            if len(shape) != 2 or shape[1] != len(self._input_columns):
+                raise ValueError(
+                    f"data must hold the {len(self._input_columns)} feature columns "
+                    f"{self._input_columns} in this order (got shape {shape})"
+                )
+            names = self._input_columns
+        table = Table(data, names)
+        if table.num_rows == 0:
+            raise ValueError("data must hold at least one row (got an empty table)")
+        absent = [n for n in self._input_columns if n not in table.names]
+        if absent:
+            raise ValueError(f"data is missing the feature columns {absent}")
+        out = copy.copy(self)
+        raw_numeric = out._read_numeric(table)
+        raw_categorical = [table.objects(n) for n in self.categorical_names]
+        out._encode_features(raw_numeric, raw_categorical)
+        out.target = self._transform_target(table, target)
+        every = torch.arange(table.num_rows)
+        empty = every[:0]
+        out.split_index = {"train": empty, "val": empty.clone(), "test": every}
+        return out
+
+    def _transform_target(self, table: Table, target: Any) -> Tensor | None:
+        if target is None:
+            if self.target_name is None or self.target_name not in table.names:
+                return None
+            target = self.target_name
+        _, values, _ = self._resolve_target(table, target)
+        if self.classes is None:
+            _, _, encoded = self._encode_target(values, True, "regression")
+            return encoded
+        missing = is_missing(values)
+        codes = encode(values, self.classes) - 1
+        unknown = (codes < 0) & ~missing
+        if missing.any() or unknown.any():
+            bad = values[missing | unknown][:5].tolist()
+            raise ValueError(
+                f"target holds values outside the known classes {self.classes[:10]}: {bad}"
+            )
+        return as_int64_tensor(codes)
+
+    # ------------------------------------------------------------------- access
+    @property
+    def x(self) -> Tensor:
+        r"""All features ``[N, F]``: standardized numerics, then category codes as floats."""
+        return torch.cat([self.numeric, self.categorical.to(self.numeric.dtype)], dim=1)
+
+    @property
+    def y(self) -> Tensor | None:
+        r"""Alias of :attr:`target`."""
+        return self.target
+
+    @property
+    def feature_names(self) -> list[str]:
+        r"""Numeric column names, then categorical ones: the column order of :attr:`x`."""
+        return self.numeric_names + self.categorical_names
+
+    @property
+    def num_numeric(self) -> int:
+        r"""Number of numeric columns; they come first in :attr:`x`."""
+        return len(self.numeric_names)
+
+    @property
+    def num_categorical(self) -> int:
+        r"""Number of categorical columns."""
+        return len(self.categorical_names)
+
+    @property
+    def num_features(self) -> int:
+        r"""Number of feature columns :math:`F`."""
+        return self.num_numeric + self.num_categorical
+
+    @property
+    def cardinalities(self) -> list[int]:
+        r"""Codes per categorical column, the reserved ``0`` included."""
+        return [len(self.vocabularies[n]) + 1 for n in self.categorical_names]
+
+    @property
+    def mean(self) -> Tensor:
+        r"""Training means of the numeric columns, ``[F_num]`` (float64)."""
+        assert self._scaler.mean is not None
+        return self._scaler.mean.view(-1)
+
+    @property
+    def std(self) -> Tensor:
+        r"""Training standard deviations of the numeric columns (``1`` for constant ones)."""
+        assert self._scaler.std is not None
+        return self._scaler.std.view(-1)
+
+    def index(self, split: str | None = "train") -> Tensor:
+        r"""Row indices of :obj:`split` (``"train"``, ``"val"``, ``"test"``; :obj:`None`: all)."""
+        if split is None:
+            return torch.arange(len(self))
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {SPLITS} or None (got {split!r})")
+        return self.split_index[split]
+
+    def __len__(self) -> int:
+        return self.numeric.size(0)
+
+    def __getitem__(self, index: Any) -> tuple[Tensor, Tensor | None]:
+        target = None if self.target is None else self.target[index]
+        return self.x[index], target
+
+    def __repr__(self) -> str:
+        head = f"name={self.name!r}, " if self.name is not None else ""
+        return (
+            f"{self.__class__.__name__}({head}rows={len(self)}, numeric={self.num_numeric}, "
+            f"categorical={self.num_categorical}, task={self.task!r})"
+        )
+
+
+def _is_frame(data: Any) -> bool:
+    from pyg_tabular.utils.validation import _is_dataframe
+
+    return _is_dataframe(data)
+
+
+def _as_array(values: Any, name: str) -> np.ndarray:
+    if isinstance(values, Tensor):
+        return values.detach().cpu().numpy()
+    if _is_frame(values):
+        return values.to_numpy()
+    try:
+        return np.asarray(values)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be array-like (got {type(values).__name__})") from None
+
+
+def _column_name(table: Table, key: Any) -> str | None:
+    r"""The name of the column :obj:`key` refers to, or :obj:`None` if it is not one."""
+    if isinstance(key, str):
+        return key if key in table.names else None
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if table.is_frame:
+            # A DataFrame's integer labels are names, not positions.
+            return str(key) if str(key) in table.names else None
+        if 0 <= int(key) < len(table.names):
+            return table.names[int(key)]
+    return None
+
+
+def _split_rows(
+    num_rows: int,
+    split: Sequence[float] | Mapping[str, Any],
+    seed: int,
+    strata: np.ndarray | None,
+) -> dict[str, Tensor]:
+    if isinstance(split, Mapping):
+        return _given_split(num_rows, split)
+    try:
+        fractions = [float(f) for f in split]
+    except (TypeError, ValueError):
+        fractions = []
+    if (
+        len(fractions) != 3
+        or any(not np.isfinite(f) or f < 0 for f in fractions)
+        or fractions[0] <= 0
+        or abs(sum(fractions) - 1.0) > 1e-6
+    ):
+        raise ValueError(
+            "split must be fractions (train, val, test), non-negative with train > 0, "
+            f"summing to 1, or a mapping of row indices (got {split!r})"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(num_rows, generator=generator)
+    groups = torch.zeros(num_rows, dtype=torch.long)
+    if strata is not None:
+        groups = torch.from_numpy(strata)[order]
+        # Stable sort by class keeps the random order inside each class.
+        by_class = torch.sort(groups, stable=True).indices
+        order, groups = order[by_class], groups[by_class]
+    counts = torch.bincount(groups)
+    start = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(num_rows) - start[groups]  # position of each row within its class
+    size = counts[groups].to(torch.float64)
+    num_test = torch.round(size * fractions[2])
+    num_val = torch.round(size * fractions[1])
+    is_test = rank < num_test
+    is_val = ~is_test & (rank < num_test + num_val)
+    is_train = ~is_test & ~is_val
+    if not bool(is_train.any()):
+        raise ValueError(
+            f"split {tuple(fractions)} leaves no training row out of {num_rows}; "
+            "give the train split a larger fraction"
+        )
+    return {
+        "train": order[is_train].sort().values,
+        "val": order[is_val].sort().values,
+        "test": order[is_test].sort().values,
+    }
+
+
+def _given_split(num_rows: int, split: Mapping[str, Any]) -> dict[str, Tensor]:
+    unknown = sorted(set(split) - set(SPLITS))
+    if unknown or "train" not in split:
+        raise ValueError(
+            f"split must map 'train' (and optionally 'val', 'test') to row indices "
+            f"(got keys {sorted(split)})"
+        )
+    out: dict[str, Tensor] = {}
+    seen = torch.zeros(num_rows, dtype=torch.bool)
+    for key in SPLITS:
+        rows = torch.as_tensor(np.asarray(split.get(key, []), dtype=np.int64)).view(-1)
+        if rows.numel() > 0 and (int(rows.min()) < 0 or int(rows.max()) >= num_rows):
+            raise ValueError(
+                f"split[{key!r}] holds row indices outside [0, {num_rows}) "
+                f"(got {int(rows.min())} to {int(rows.max())})"
+            )
+        if bool(seen[rows].any()) or rows.unique().numel() != rows.numel():
+            raise ValueError(f"split[{key!r}] repeats rows of another split or of itself")
+        seen[rows] = True
+        out[key] = rows.sort().values
+    if out["train"].numel() == 0:
+        raise ValueError("split['train'] must hold at least one row")
+    return out
+
+
+__all__ = ["TabularDataset"]

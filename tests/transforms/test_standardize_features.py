@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import IterDataPipe
+from torch_geometric.data import Data
+
+from pyg_tabular.data import graph_to_rows, rows_to_graph
+from pyg_tabular.transforms import StandardizeFeatures, ToFeatureGraph
+
+
+def train_rows(seed: int = 0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(40, 4, generator=generator, dtype=torch.float64) * 3 + 7
+    x[torch.rand(40, 4, generator=generator) < 0.25] = float("nan")
+    x[:, 2] = 5.0  # zero variance
+    x[3, 2] = float("nan")
+    return x
+
+
+def test_fit_matches_numpy_nan_statistics():
+    x = train_rows()
+    transform = StandardizeFeatures().fit(x)
+    values = x.numpy()
+    expected_std = np.nanstd(values, axis=0)
+    expected_std[expected_std == 0] = 1.0
+    assert transform.mean.shape == (4, 1)
+    np.testing.assert_allclose(transform.mean.view(-1).numpy(), np.nanmean(values, 0), rtol=1e-12)
+    np.testing.assert_allclose(transform.std.view(-1).numpy(), expected_std, rtol=1e-12)
+
+
+def test_zero_variance_and_unobserved_features_stay_finite():
+    x = train_rows()
+    x[:, 3] = float("nan")  # never observed
+    transform = StandardizeFeatures().fit(x)
+    assert transform.std[2].item() == 1.0 and transform.std[3].item() == 1.0
+    assert transform.mean[3].item() == 0.0
+    out = transform(torch.tensor([[7.0, 7.0, 6.0, 2.0]], dtype=torch.float64))
+    assert torch.isfinite(out).all()
+    assert out[0, 2].item() == 1.0 and out[0, 3].item() == 2.0
+
+
+def test_rows_keep_nan_and_are_standardized():
+    x = train_rows()
+    transform = StandardizeFeatures().fit(x)
+    out = transform(x)
+    assert torch.equal(torch.isnan(out), torch.isnan(x))
+    observed = out[:, [0, 1, 3]]
+    means = torch.nanmean(observed, 0)
+    stds = torch.sqrt(torch.nanmean((observed - means) ** 2, 0))
+    torch.testing.assert_close(means, torch.zeros(3, dtype=torch.float64))
+    torch.testing.assert_close(stds, torch.ones(3, dtype=torch.float64))
+
+
+def test_graphs_and_rows_commute():
+    x = train_rows()
+    transform = StandardizeFeatures().fit(x)
+    graph = transform(rows_to_graph(x, missing="drop"))
+    expected = rows_to_graph(transform(x), missing="drop")
+    assert torch.equal(graph.feature_id, expected.feature_id)
+    torch.testing.assert_close(graph.x, expected.x)
+    # A single row, as a raw Data and as a feature graph.
+    row = Data(x=x[0])
+    torch.testing.assert_close(transform(row).x, transform(x[:1])[0], equal_nan=True)
+    one = transform(ToFeatureGraph(missing="drop")(row))
+    torch.testing.assert_close(one.x.view(-1), transform(x[:1])[0][~torch.isnan(x[0])])
+
+
+def test_fit_on_batch_equals_fit_on_rows():
+    x = train_rows()
+    from_rows = StandardizeFeatures().fit(x)
+    from_graph = StandardizeFeatures().fit(rows_to_graph(x, missing="drop"))
+    torch.testing.assert_close(from_graph.mean, from_rows.mean)
+    torch.testing.assert_close(from_graph.std, from_rows.std)
+
+
+def test_channels_have_their_own_statistics():
+    x = torch.randn(30, 3, 2, dtype=torch.float64)
+    x[..., 1] = x[..., 1] * 10 + 4
+    transform = StandardizeFeatures().fit(x)
+    assert transform.mean.shape == (3, 2)
+    out = transform(x)
+    torch.testing.assert_close(out.mean(0), torch.zeros(3, 2, dtype=torch.float64))
+    graph = transform(rows_to_graph(x))
+    torch.testing.assert_close(graph_to_rows(graph.x, graph), out)
+
+
+def test_float32_input_stays_float32():
+    transform = StandardizeFeatures().fit(train_rows())
+    assert transform(torch.randn(2, 4)).dtype == torch.float32
+
+
+def test_state_dict_round_trip():
+    x = train_rows()
+    transform = StandardizeFeatures().fit(x)
+    state = transform.state_dict()
+    assert set(state) == {"mean", "std"}
+    state["mean"].add_(100.0)  # a copy: the fitted transform is unaffected
+    state = transform.state_dict()
+    restored = StandardizeFeatures().load_state_dict(state)
+    assert torch.equal(restored(x).nan_to_num(), transform(x).nan_to_num())
+    from_args = StandardizeFeatures(mean=state["mean"], std=state["std"])
+    assert torch.equal(from_args(x).nan_to_num(), transform(x).nan_to_num())
+    one_dim = StandardizeFeatures().load_state_dict(
+        {"mean": state["mean"].view(-1), "std": state["std"].view(-1)}
+    )
+    assert torch.equal(one_dim.mean, transform.mean)
+
+
+@pytest.mark.parametrize(
+    "state, match",
+    [
+        ({"mean": torch.zeros(3)}, "keys"),
+        ({"mean": torch.zeros(3), "std": torch.ones(2)}, "share one shape"),
+        ({"mean": torch.zeros(2), "std": torch.tensor([1.0, 0.0])}, "positive"),
+        ({"mean": torch.tensor([float("nan")]), "std": torch.ones(1)}, "mean must be finite"),
+    ],
+)
+def test_bad_state(state, match):
+    with pytest.raises(ValueError, match=match):
+        StandardizeFeatures().load_state_dict(state)
+
+
+def test_unfitted_use_raises():
+    transform = StandardizeFeatures()
+    for call in (
+        lambda: transform(torch.randn(2, 3)),
+        lambda: transform(rows_to_graph(torch.randn(2, 3))),
+        transform.state_dict,
+    ):
+        with pytest.raises(RuntimeError, match="not fitted"):
+            call()
+    with pytest.raises(ValueError, match="mean and std must be given together"):
+        StandardizeFeatures(mean=torch.zeros(2))
+
+
+def test_shape_mismatch_and_empty_fit():
+    transform = StandardizeFeatures().fit(train_rows())
+    with pytest.raises(ValueError, match="fitted on 4 features"):
+        transform(torch.randn(2, 3))
+    with pytest.raises(ValueError, match="fitted on 4 features"):
+        transform(rows_to_graph(torch.randn(2, 5)))
+    with pytest.raises(ValueError, match="at least one row"):
+        StandardizeFeatures().fit(torch.zeros(0, 3))
+    with pytest.raises(ValueError, match="must be finite"):
+        StandardizeFeatures().fit(torch.tensor([[float("inf")]]))
+
+
+def test_repr_and_functional_name():
+    assert repr(StandardizeFeatures()) == "StandardizeFeatures()"
+    assert repr(StandardizeFeatures().fit(train_rows())) == "StandardizeFeatures(num_features=4)"
+    assert "standardize_features" in IterDataPipe.functions
