@@ -126,7 +126,12 @@ def rows_to_graph(
     names = _check_feature_names(
         feature_names if feature_names is not None else columns, num_features
     )
-    check_finite(rows, "x", allow_nan=missing == "drop")
+    check_finite(
+        rows,
+        "x",
+        allow_nan=missing == "drop",
+        hint="pass missing='drop' to treat NaN cells as absent",
+    )
     target = None if y is None else _check_targets(y, num_rows)
     if edge_index is None:
         template = fully_connected_edge_index(num_features, self_loops, device=rows.device)

@@ -74,16 +74,28 @@ def to_tensor(
     return value
 
 
-def check_finite(value: Tensor, name: str, *, allow_nan: bool = False) -> None:
-    r"""Raises if :obj:`value` holds inf (or NaN, unless :obj:`allow_nan`)."""
+def check_finite(
+    value: Tensor, name: str, *, allow_nan: bool = False, hint: str | None = None
+) -> None:
+    r"""Raises if :obj:`value` holds inf (or NaN, unless :obj:`allow_nan`).
+
+    Skipped while :func:`torch.compile` traces, so that the check (a host sync)
+    does not break the graph.
+    """
     if not value.is_floating_point() or value.numel() == 0:
+        return
+    if torch.compiler.is_compiling():
+        return
+    # One reduction first: a finite sum proves every entry finite. Only a
+    # non-finite sum (which overflow can also cause) pays for the locating mask.
+    if not allow_nan and bool(torch.isfinite(value.sum())):
         return
     bad = torch.isinf(value) if allow_nan else ~torch.isfinite(value)
     if bool(bad.any()):
         position = tuple(int(i) for i in bad.nonzero()[0])
         found = float(value[position])
-        hint = "" if allow_nan else " (pass missing='drop' to treat NaN cells as absent)"
-        raise ValueError(f"{name} must be finite; found {found} at index {position}{hint}")
+        suffix = f" ({hint})" if hint else ""
+        raise ValueError(f"{name} must be finite; found {found} at index {position}{suffix}")
 
 
 def check_rank(value: Tensor, name: str, ranks: tuple[int, ...], layout: str) -> None:

@@ -1,3 +1,6 @@
-"""tabular layers."""
+"""Ready ``(batch, features)`` modules that drop into any ``torch.nn.Sequential``."""
 
-__all__: list[str] = []
+from pyg_tabular.nn.tabular.gated_feature_fusion import GatedFeatureFusion
+from pyg_tabular.nn.tabular.row_attention import RowAttention
+
+__all__ = ["GatedFeatureFusion", "RowAttention"]
