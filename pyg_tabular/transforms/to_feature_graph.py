@@ -103,7 +103,12 @@ class ToFeatureGraph(BaseTransform):
             )
         num_features = row.size(0)
         cells = row.view(num_features, -1)  # [F, C]
-        check_finite(cells, "data.x", allow_nan=self.missing == "drop")
+        check_finite(
+            cells,
+            "data.x",
+            allow_nan=self.missing == "drop",
+            hint="pass missing='drop' to treat NaN cells as absent",
+        )
         if self.edge_index is None:
             template = fully_connected_edge_index(num_features, self.self_loops, device=row.device)
         else:
