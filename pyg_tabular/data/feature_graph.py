@@ -354,13 +354,16 @@ def graph_to_rows(
 
     cell = node_batch * width + feature_id
     rows_flat = scatter(node_values, cell, dim=0, dim_size=num_rows * width, reduce="sum")
-    mask = torch.zeros(num_rows * width, dtype=torch.bool, device=node_values.device)
-    mask[cell] = True
-    if fill_value != 0.0:
-        fill_mask = ~mask.view(-1, *([1] * len(trailing)))
-        rows_flat = rows_flat.masked_fill(fill_mask, fill_value)
+    # The mask costs a second pass over the index: build it only when it is used.
+    mask = None
+    if return_mask or fill_value != 0.0:
+        mask = torch.zeros(num_rows * width, dtype=torch.bool, device=node_values.device)
+        mask.index_fill_(0, cell, True)
+    if mask is not None and fill_value != 0.0:
+        rows_flat = rows_flat.masked_fill(~mask.view(-1, *([1] * len(trailing))), fill_value)
     rows = rows_flat.view(num_rows, width, *trailing)
     if return_mask:
+        assert mask is not None
         return rows, mask.view(num_rows, width)
     return rows
 

@@ -8,6 +8,7 @@ the faster CPU path for ``sum``/``mean`` in recent torch releases.
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 import pyg_tabular.typing as _typing
@@ -47,7 +48,9 @@ def scatter(
     if dim_size is None:
         dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
 
-    if _typing.WITH_TORCH_SCATTER and src.numel() > 0:
+    # torch_scatter's kernels cannot run on the fake tensors torch.compile
+    # traces with, so a traced graph takes the scatter_reduce form below.
+    if _typing.WITH_TORCH_SCATTER and src.numel() > 0 and not torch.compiler.is_compiling():
         import torch_scatter
 
         return torch_scatter.scatter(src, index, dim=dim, dim_size=dim_size, reduce=reduce)

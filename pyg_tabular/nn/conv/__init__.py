@@ -1,3 +1,6 @@
-"""conv layers."""
+"""Message-passing attention layers over feature graphs (any graph, PyG ``Batch``)."""
 
-__all__: list[str] = []
+from pyg_tabular.nn.conv.feature_diff_gat_conv import FeatureDiffGATConv
+from pyg_tabular.nn.conv.feature_gat_conv import FeatureGATConv
+
+__all__ = ["FeatureGATConv", "FeatureDiffGATConv"]

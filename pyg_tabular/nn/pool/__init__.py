@@ -1,3 +1,5 @@
-"""pool layers."""
+"""Pooling of feature graphs."""
 
-__all__: list[str] = []
+from pyg_tabular.nn.pool.feature_group_pool import FeatureGroupPool
+
+__all__ = ["FeatureGroupPool"]

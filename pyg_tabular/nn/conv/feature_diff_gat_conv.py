@@ -1,0 +1,175 @@
+"""Difference-aware graph attention between the features of each table row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.inits import glorot
+
+from pyg_tabular.nn.conv._base import FeatureAttentionConv
+from pyg_tabular.nn.functional import dense_diff_score, diff_edge_score, segment_softmax
+
+
+class FeatureDiffGATConv(FeatureAttentionConv):
+    r"""Graph attention whose score also sees how far apart two features are,
+    as in the ``AdvancedGraphFeatureLayer`` of the Keras library
+    ``kerasfactory``.
+
+    With :math:`\mathbf{h}_i = \mathbf{\Theta} \mathbf{x}_i` split into heads
+    :math:`\mathbf{h}_i^{k} \in \mathbb{R}^{D}`, :math:`k = 1, \dots, H`, and
+    :math:`\mathbf{u} = [\mathbf{u}_1; \mathbf{u}_2; \mathbf{u}_3] \in
+    \mathbb{R}^{3D}`,
+
+    .. math::
+        e_{ij}^{k} = \mathrm{LeakyReLU}\left(
+        \mathbf{u}_1 \cdot \mathbf{h}_i^{k} + \mathbf{u}_2 \cdot \mathbf{h}_j^{k} +
+        \mathbf{u}_3 \cdot \lvert \mathbf{h}_i^{k} - \mathbf{h}_j^{k} \rvert\right),
+        \qquad
+        \alpha_{ij}^{k} = \frac{\exp e_{ij}^{k}}{\sum_{l \in \mathcal{N}(i)} \exp e_{il}^{k}},
+
+    .. math::
+        \mathbf{x}_i' = \mathop{\Big\Vert}_{k=1}^{H}
+        \sum_{j \in \mathcal{N}(i)} \alpha_{ij}^{k}\, \mathbf{h}_j^{k} + \mathbf{b}
+
+    for the target :math:`i` and its sources :math:`j \in \mathcal{N}(i)`.
+    As in the Keras layer, one :math:`\mathbf{u}` is shared by all heads and
+    the score has no bias; :obj:`shared_attention=False` gives each head its
+    own :math:`\mathbf{u}^{k}`. The term
+    :math:`\mathbf{u}_3 \cdot \lvert \mathbf{h}_i - \mathbf{h}_j \rvert` lets
+    attention depend on the distance between two features' embeddings,
+    which the GAT score (linear in :math:`\mathbf{h}_i` and
+    :math:`\mathbf{h}_j`) cannot express.
+
+    Inputs, outputs, the static-graph form and the dense fast path for
+    complete graphs are those of :class:`FeatureGATConv`; the dense path
+    computes the distance term with two :func:`torch.cdist` calls (see
+    :func:`pyg_tabular.nn.functional.dense_diff_score`). The generic sparse
+    path gathers both ends of every edge, i.e. it holds
+    :math:`2 |\mathcal{E}| H D` values, except with one input channel, where
+    :math:`\lvert \mathbf{h}_i - \mathbf{h}_j \rvert = \lvert \mathbf{w} \rvert\,
+    \lvert x_i - x_j \rvert` needs one value per edge.
+
+    Args:
+        in_channels (int): Size of each input feature vector, or :obj:`-1`
+            to infer it on the first call.
+        out_channels (int): Size :math:`D` of each output vector per head.
+        heads (int, optional): Number of attention heads :math:`H`.
+            (default: :obj:`1`)
+        concat (bool, optional): Concatenate the heads; averaged if
+            :obj:`False`. (default: :obj:`True`)
+        negative_slope (float, optional): LeakyReLU slope. (default: :obj:`0.2`)
+        dropout (float, optional): Dropout probability of the attention
+            coefficients. (default: :obj:`0.0`)
+        add_self_loops (bool, optional): Replace the graph's self-loops by one
+            self-loop per node. (default: :obj:`False`)
+        shared_attention (bool, optional): One :math:`\mathbf{u}` for all
+            heads (parameter ``att`` of shape ``[1, 3D]``); if :obj:`False`,
+            one per head (``[H, 3D]``). (default: :obj:`True`)
+        bias (bool, optional): Learn the output bias :math:`\mathbf{b}`.
+            (default: :obj:`True`)
+        **kwargs (optional): Additional arguments of
+            :class:`torch_geometric.nn.conv.MessagePassing`.
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` and edge
+          indices :math:`(2, |\mathcal{E}|)`; or static form
+          :math:`(B, F, F_{in})` with a template :math:`(2, |\mathcal{E}_F|)`
+        - **output:** node features :math:`(|\mathcal{V}|, H \cdot D)`
+          (:math:`D` if :obj:`concat=False`), or :math:`(B, F, \cdot)` in
+          static form; with :obj:`return_attention_weights=True` also
+          ``(edge_index, alpha)`` with :math:`\alpha` of shape
+          :math:`(|\mathcal{E}|, H)` (static form :math:`(B, |\mathcal{E}_F|, H)`)
+
+    Example:
+        >>> from pyg_tabular.data import rows_to_graph
+        >>> batch = rows_to_graph(torch.randn(8, 5))  # 8 rows, 5 features
+        >>> conv = FeatureDiffGATConv(1, 8, heads=4)
+        >>> conv
+        FeatureDiffGATConv(1, 8, heads=4)
+        >>> conv(batch.x, batch.edge_index).shape
+        torch.Size([40, 32])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = False,
+        shared_attention: bool = True,
+        bias: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            heads=heads,
+            concat=concat,
+            negative_slope=negative_slope,
+            dropout=dropout,
+            add_self_loops=add_self_loops,
+            bias=bias,
+            **kwargs,
+        )
+        self.shared_attention = shared_attention
+        self.att = Parameter(torch.empty(1 if shared_attention else heads, 3 * out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        glorot(self.att)
+
+    def _split_att(self) -> tuple[Tensor, Tensor, Tensor]:
+        # att = [u_1 (target) | u_2 (source) | u_3 (|difference|)], each [1 or H, D].
+        return tuple(self.att.split(self.out_channels, dim=-1))  # type: ignore[return-value]
+
+    def dense_score(self, h: Tensor) -> Tensor:
+        att_dst, att_src, att_diff = self._split_att()
+        return dense_diff_score(h, att_dst, att_src, att_diff, self.negative_slope)
+
+    def edge_attention(
+        self, x: Tensor, h: Tensor, edge_index: Tensor, size: tuple[int, int] | None
+    ) -> Tensor:
+        att_dst, att_src, att_diff = self._split_att()
+        # [..., N, H, 1]: the linear terms need one scalar per node and head.
+        score_src = (h * att_src).sum(dim=-1, keepdim=True)
+        score_dst = (h * att_dst).sum(dim=-1, keepdim=True)
+        if x.size(-1) == 1:
+            # h_i - h_j = W (x_i - x_j) and, for one input channel, |W Δx| = |w| |Δx|:
+            # u_3 · |h_i - h_j| = |x_i - x_j| · (u_3 · |w^k|), one coefficient per
+            # head, so no [E, H, D] tensor is gathered.
+            weight = self.lin.weight.view(self.heads, self.out_channels)  # [H, D]
+            values = x.unsqueeze(-2)  # [..., N, 1, 1]
+            diff = (att_diff * weight.abs()).sum(dim=-1, keepdim=True)  # [H, 1]
+        else:
+            values, diff = h, att_diff
+        return self.edge_updater(
+            edge_index, x=values, score=(score_src, score_dst), diff=diff, size=size
+        )
+
+    def edge_update(
+        self,
+        x_i: Tensor,
+        x_j: Tensor,
+        score_i: Tensor,
+        score_j: Tensor,
+        diff: Tensor,
+        index: Tensor,
+        dim_size: int | None,
+    ) -> Tensor:
+        score = diff_edge_score(
+            x_i, x_j, score_i.squeeze(-1), score_j.squeeze(-1), diff, self.negative_slope
+        ).unsqueeze(-1)  # [..., E, H, 1]
+        assert dim_size is not None  # edge_updater sizes it from the node scores
+        alpha = segment_softmax(score, index, dim_size, dim=-3)
+        return F.dropout(alpha, p=self.dropout, training=self.training)
+
+
+__all__ = ["FeatureDiffGATConv"]

@@ -1,0 +1,113 @@
+"""Dense difference-aware graph attention between the features of each table row."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.inits import glorot
+
+from pyg_tabular.nn.dense._base import DenseFeatureAttention
+from pyg_tabular.nn.functional import dense_diff_score
+
+
+class DenseFeatureDiffGATConv(DenseFeatureAttention):
+    r"""The dense twin of :class:`~pyg_tabular.nn.conv.FeatureDiffGATConv`, on
+    ``[B, F, C]`` tensors.
+
+    With :math:`\mathbf{h}_i = \mathbf{\Theta} \mathbf{x}_i` split into heads
+    :math:`\mathbf{h}_i^{k} \in \mathbb{R}^{D}` and
+    :math:`\mathbf{u} = [\mathbf{u}_1; \mathbf{u}_2; \mathbf{u}_3]`
+    (shared by all heads unless :obj:`shared_attention=False`),
+
+    .. math::
+        e_{ij}^{k} = \mathrm{LeakyReLU}\left(
+        \mathbf{u}_1 \cdot \mathbf{h}_i^{k} + \mathbf{u}_2 \cdot \mathbf{h}_j^{k} +
+        \mathbf{u}_3 \cdot \lvert \mathbf{h}_i^{k} - \mathbf{h}_j^{k} \rvert\right),
+        \qquad
+        \alpha_{ij}^{k} = \frac{A_{ij} \exp e_{ij}^{k}}{\sum_{l} A_{il} \exp e_{il}^{k}},
+
+    .. math::
+        \mathbf{x}_i' = \mathop{\Big\Vert}_{k=1}^{H}
+        \sum_{j} \alpha_{ij}^{k}\, \mathbf{h}_j^{k} + \mathbf{b}.
+
+    The distance term is computed as two :func:`torch.cdist` calls with
+    ``p=1`` on :math:`\mathbf{u}^{+} \odot \mathbf{h}` and
+    :math:`\mathbf{u}^{-} \odot \mathbf{h}`
+    (:math:`\mathbf{u}_3 = \mathbf{u}^{+} - \mathbf{u}^{-}`), so no
+    ``[B, H, F, F, D]`` tensor exists in the forward or the backward pass.
+    Masking, empty rows and parameter names follow
+    :class:`DenseFeatureGATConv` and
+    :class:`~pyg_tabular.nn.conv.FeatureDiffGATConv`.
+
+    Args:
+        in_channels (int): Size of each input feature vector, or :obj:`-1`
+            to infer it on the first call.
+        out_channels (int): Size :math:`D` of each output vector per head.
+        heads (int, optional): Number of attention heads :math:`H`.
+            (default: :obj:`1`)
+        concat (bool, optional): Concatenate the heads; averaged if
+            :obj:`False`. (default: :obj:`True`)
+        negative_slope (float, optional): LeakyReLU slope. (default: :obj:`0.2`)
+        dropout (float, optional): Dropout probability of the attention
+            coefficients. (default: :obj:`0.0`)
+        add_self_loops (bool, optional): Add every self-loop to a given
+            ``adj``. (default: :obj:`False`)
+        shared_attention (bool, optional): One :math:`\mathbf{u}` for all
+            heads (``att`` of shape ``[1, 3D]``), else one per head
+            (``[H, 3D]``). (default: :obj:`True`)
+        bias (bool, optional): Learn the output bias :math:`\mathbf{b}`.
+            (default: :obj:`True`)
+
+    Shapes:
+        - **input:** features :math:`(B, F, C_{in})`, adjacency
+          :math:`(F, F)` or :math:`(B, F, F)` (optional)
+        - **output:** :math:`(B, F, H \cdot D)` (:math:`(B, F, D)` if
+          :obj:`concat=False`); with :obj:`return_attention_weights=True`
+          also the attention :math:`(B, H, F, F)`
+
+    Example:
+        >>> conv = DenseFeatureDiffGATConv(1, 8, heads=4)
+        >>> conv
+        DenseFeatureDiffGATConv(1, 8, heads=4)
+        >>> adj = torch.ones(5, 5).triu()  # feature i attends to features j >= i
+        >>> conv(torch.randn(3, 5, 1), adj).shape
+        torch.Size([3, 5, 32])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = False,
+        shared_attention: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            heads=heads,
+            concat=concat,
+            negative_slope=negative_slope,
+            dropout=dropout,
+            add_self_loops=add_self_loops,
+            bias=bias,
+        )
+        self.shared_attention = shared_attention
+        self.att = Parameter(torch.empty(1 if shared_attention else heads, 3 * out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        glorot(self.att)
+
+    def dense_score(self, h: Tensor) -> Tensor:
+        att_dst, att_src, att_diff = self.att.split(self.out_channels, dim=-1)
+        return dense_diff_score(h, att_dst, att_src, att_diff, self.negative_slope)
+
+
+__all__ = ["DenseFeatureDiffGATConv"]

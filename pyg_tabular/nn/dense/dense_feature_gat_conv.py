@@ -1,0 +1,114 @@
+"""Dense GAT attention between the features of each table row."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.inits import glorot, zeros
+
+from pyg_tabular.nn.dense._base import DenseFeatureAttention
+from pyg_tabular.nn.functional import dense_gat_score
+
+
+class DenseFeatureGATConv(DenseFeatureAttention):
+    r"""The dense twin of :class:`~pyg_tabular.nn.conv.FeatureGATConv`, on
+    ``[B, F, C]`` tensors.
+
+    Computes the same function as the sparse layer on the graph given by the
+    adjacency ``adj`` (the complete graph with self-loops by default): with
+    :math:`\mathbf{h}_i = \mathbf{\Theta} \mathbf{x}_i` split into heads,
+
+    .. math::
+        e_{ij}^{k} = \mathrm{LeakyReLU}\left(
+        \mathbf{a}_{\mathrm{dst}}^{k} \cdot \mathbf{h}_i^{k} +
+        \mathbf{a}_{\mathrm{src}}^{k} \cdot \mathbf{h}_j^{k} + c^{k}\right),
+        \qquad
+        \alpha_{ij}^{k} = \frac{A_{ij} \exp e_{ij}^{k}}{\sum_{l} A_{il} \exp e_{il}^{k}},
+
+    .. math::
+        \mathbf{x}_i' = \mathop{\Big\Vert}_{k=1}^{H}
+        \sum_{j} \alpha_{ij}^{k}\, \mathbf{h}_j^{k} + \mathbf{b}.
+
+    Pairs with :math:`A_{ij} = 0` are left out of the softmax; a feature with
+    no neighbour at all gets zeros (plus bias), never NaN. Scores are built
+    from two scalars per feature and head (no ``[B, F, F, 2C]`` pairs), and
+    the aggregation is one batched matrix product. Parameters have the names
+    and shapes of :class:`~pyg_tabular.nn.conv.FeatureGATConv`, so
+    ``load_state_dict`` works between the two.
+
+    Args:
+        in_channels (int): Size of each input feature vector, or :obj:`-1`
+            to infer it on the first call.
+        out_channels (int): Size of each output vector per head.
+        heads (int, optional): Number of attention heads :math:`H`.
+            (default: :obj:`1`)
+        concat (bool, optional): Concatenate the heads; averaged if
+            :obj:`False`. (default: :obj:`True`)
+        negative_slope (float, optional): LeakyReLU slope. (default: :obj:`0.2`)
+        dropout (float, optional): Dropout probability of the attention
+            coefficients. (default: :obj:`0.0`)
+        add_self_loops (bool, optional): Add every self-loop to a given
+            ``adj``. (default: :obj:`False`)
+        att_bias (bool, optional): Learn the score bias :math:`c^k`.
+            (default: :obj:`True`)
+        bias (bool, optional): Learn the output bias :math:`\mathbf{b}`.
+            (default: :obj:`True`)
+
+    Shapes:
+        - **input:** features :math:`(B, F, C_{in})`, adjacency
+          :math:`(F, F)` or :math:`(B, F, F)` (optional)
+        - **output:** :math:`(B, F, H \cdot C_{out})` (:math:`(B, F, C_{out})`
+          if :obj:`concat=False`); with :obj:`return_attention_weights=True`
+          also the attention :math:`(B, H, F, F)`, entry ``[b, k, i, j]`` for
+          feature :math:`i` attending to feature :math:`j`
+
+    Example:
+        >>> conv = DenseFeatureGATConv(1, 16, heads=4)
+        >>> x = torch.randn(8, 5, 1)  # 8 rows, 5 features, 1 channel
+        >>> out, alpha = conv(x, return_attention_weights=True)
+        >>> out.shape, alpha.shape
+        (torch.Size([8, 5, 64]), torch.Size([8, 4, 5, 5]))
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = False,
+        att_bias: bool = True,
+        bias: bool = True,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            heads=heads,
+            concat=concat,
+            negative_slope=negative_slope,
+            dropout=dropout,
+            add_self_loops=add_self_loops,
+            bias=bias,
+        )
+        self.att_src = Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = Parameter(torch.empty(1, heads, out_channels))
+        if att_bias:
+            self.att_bias = Parameter(torch.empty(heads))
+        else:
+            self.register_parameter("att_bias", None)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        super().reset_parameters()
+        glorot(self.att_src)
+        glorot(self.att_dst)
+        zeros(self.att_bias)
+
+    def dense_score(self, h: Tensor) -> Tensor:
+        return dense_gat_score(h, self.att_src, self.att_dst, self.att_bias, self.negative_slope)
+
+
+__all__ = ["DenseFeatureGATConv"]

@@ -1,0 +1,491 @@
+r"""Multi-head, difference-aware attention between the features of each row, with
+optional soft feature groups."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.nn import LayerNorm, LazyLinear, Linear, Parameter
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter, is_lazy
+from torch_geometric.nn.inits import glorot, zeros
+
+from pyg_tabular.nn.functional import dense_attention, dense_diff_score, sparse_diff_score
+from pyg_tabular.nn.tabular.graph_feature_aggregation import (
+    _BACKENDS,
+    _FEATURE_EMBEDDINGS,
+    _check_choice,
+    _check_dropout,
+    _check_positive_int,
+    _check_rows,
+    _check_template_arg,
+    _dense_adjacency,
+    _drop_lazy_hooks,
+    _keras_config,
+    _make_projection,
+    _materialize,
+    _project,
+    _sparse_attend,
+    _use_dense,
+)
+from pyg_tabular.utils.validation import check_rank, to_tensor
+
+# Keras' layer fixes the LeakyReLU slope of its edge scores.
+NEGATIVE_SLOPE = 0.2
+LAYER_NORM_EPS = 1e-6
+
+
+def _glorot_linear(linear: Linear) -> None:
+    if not is_lazy(linear.weight):
+        glorot(linear.weight)
+        zeros(linear.bias)
+
+
+class AdvancedGraphFeatureLayer(LazyModuleMixin, torch.nn.Module):
+    r"""Multi-head graph attention between the features of each row whose
+    score also sees how far apart two features are, with optional soft feature
+    groups, mirroring ``AdvancedGraphFeatureLayer`` of the Keras library
+    ``kerasfactory``.
+
+    Each row :math:`\mathbf{x} \in \mathbb{R}^{F}` is a graph over its
+    features. With :math:`\mathbf{h}_i = \mathbf{W}_p x_i + \mathbf{b}_p \in
+    \mathbb{R}^{E}` split into :math:`H` heads
+    :math:`\mathbf{h}_i^{k} \in \mathbb{R}^{d}`, :math:`d = E / H`, and one
+    :math:`\mathbf{u} = [\mathbf{u}_1; \mathbf{u}_2; \mathbf{u}_3] \in
+    \mathbb{R}^{3d}` shared by all heads:
+
+    .. math::
+        e_{ij}^{k} &= \mathrm{LeakyReLU}_{0.2}\left(
+        \mathbf{u}_1 \cdot \mathbf{h}_i^{k} + \mathbf{u}_2 \cdot \mathbf{h}_j^{k} +
+        \mathbf{u}_3 \cdot \lvert \mathbf{h}_i^{k} - \mathbf{h}_j^{k} \rvert\right),
+        \qquad
+        \alpha_{ij}^{k} = \frac{\exp e_{ij}^{k}}{\sum_{l \in \mathcal{N}(i)} \exp e_{il}^{k}}
+
+        \mathbf{z}_i &= \mathop{\Big\Vert}_{k=1}^{H} \sum_{j \in \mathcal{N}(i)}
+        \alpha_{ij}^{k}\, \mathbf{h}_j^{k} \in \mathbb{R}^{E}
+
+    then, with ``hierarchical=True``, :math:`G` soft groups
+    (:math:`\mathbf{S} = \mathrm{softmax}_g(\mathbf{M})`,
+    :math:`\mathbf{M} \in \mathbb{R}^{F \times G}`) are pooled and expanded back:
+
+    .. math::
+        \mathbf{g}_g = \sum_{i} S_{ig}\, \mathbf{z}_i, \qquad
+        \mathbf{Z} \leftarrow \mathbf{Z} +
+        \mathrm{reshape}_{F \times E}\left(\mathbf{W}_g\,
+        \mathrm{vec}(\mathbf{g}_1, \dots, \mathbf{g}_G) + \mathbf{b}_g\right)
+
+    and finally
+
+    .. math::
+        \mathbf{y} = \mathbf{W}_o\, \mathrm{vec}\left(
+        \mathrm{LayerNorm}(\mathbf{z}_1 + \mathbf{h}_1), \dots,
+        \mathrm{LayerNorm}(\mathbf{z}_F + \mathbf{h}_F)\right) + \mathbf{b}_o
+        \in \mathbb{R}^{F}
+
+    (LayerNorm over :math:`E`, :math:`\epsilon = 10^{-6}`; :math:`\mathrm{vec}`
+    flattens row-major; no residual to :math:`\mathbf{x}`).
+    :math:`\mathcal{N}(i)` is every feature (self included) by default;
+    dropout acts on :math:`\alpha` in training mode.
+
+    **Two paths, one function.** ``backend="dense"`` scores all pairs on
+    ``[B, H, F, F]`` tensors (the :math:`\lvert \mathbf{h}_i -
+    \mathbf{h}_j \rvert` term as a weighted :math:`L_1` distance, see
+    :func:`~pyg_tabular.nn.functional.dense_diff_score`; no
+    ``[B, H, F, F, d]`` tensor); ``backend="sparse"`` runs the segment softmax
+    over an explicit feature graph (PyG's static-graph form, or the batched
+    graph of :func:`~pyg_tabular.data.rows_to_graph` when cells are missing),
+    then scatters back to rows for the row-level steps (groups, LayerNorm,
+    output map). ``"auto"`` takes the dense path for the complete graph and
+    the sparse one when a template :obj:`edge_index` is given. Both give the
+    same numbers. With the shared embedding, the attention runs on two numbers
+    per feature instead of :math:`d` per head: :math:`\mathbf{h}_j^{k}` is
+    affine in :math:`x_j`, so :math:`\sum_j \alpha_{ij}^{k} \mathbf{h}_j^{k} =
+    \mathbf{W}_p^{k} \sum_j \alpha_{ij}^{k} x_j + \mathbf{b}_p^{k} \sum_j
+    \alpha_{ij}^{k}`, and :math:`\lvert \mathbf{h}_i^{k} - \mathbf{h}_j^{k}
+    \rvert = \lvert \mathbf{W}_p^{k} \rvert\, \lvert x_i - x_j \rvert`.
+
+    **Beyond the Keras layer** (all off by default):
+
+    * ``feature_embedding="per_feature"``: each feature its own
+      :math:`\mathbf{W}_{p,i}, \mathbf{b}_{p,i}` (``projection.weight`` and
+      ``projection.bias``, both ``[F, E]``);
+    * ``mask`` (:meth:`forward`): ``[B, F]`` boolean, :obj:`True` for present
+      cells. An absent feature is an absent node: it sends and receives no
+      message, so its :math:`\mathbf{z}_i` is zero (and it adds nothing to the
+      groups), and its residual :math:`\mathbf{h}_i` counts as zero. The
+      output is still a function of all positions through :math:`\mathbf{W}_o`;
+      absent cells may hold NaN, which never reaches an output or a gradient;
+    * ``edge_index`` (:meth:`forward`): a ``[2, E]`` feature template
+      (``source → target``) shared by all rows;
+    * ``return_attention_weights=True``: also returns :math:`\alpha` as
+      ``[B, H, F, F]`` (entry ``[b, k, i, j]`` for :math:`j \to i`).
+
+    **Lazy size.** With ``num_features=None`` the sizes that depend on
+    :math:`F` (``grouping_matrix``, ``group_expander``, ``out_proj``, a
+    per-feature ``projection``) are :class:`~torch.nn.parameter.UninitializedParameter`
+    until the first call (PyTorch's lazy-module protocol): run one batch, or
+    load a state dict, before building an optimizer.
+
+    **Porting from Keras.** The Keras signature is ``(embed_dim, num_heads,
+    dropout_rate=0.0, hierarchical=False, num_groups=None)`` and reads
+    :math:`F` from its input; here :obj:`num_features` comes first (pass the
+    rest by keyword when porting) and ``dropout_rate`` is :obj:`dropout`
+    (:meth:`from_config` accepts both). With the same weights both compute the
+    same function:
+
+    ================================================  ==========================================
+    Keras weight (shape)                              this module (shape)
+    ================================================  ==========================================
+    ``projection/kernel`` :math:`(1, E)`              ``projection.weight`` :math:`(E, 1)` =
+                                                      ``kernel.T``
+    ``projection/bias`` :math:`(E,)`                  ``projection.bias`` :math:`(E,)`
+    ``edge_attention_dense/kernel`` :math:`(3d, 1)`   ``edge_attention`` :math:`(3d,)`:
+                                                      :math:`\mathbf{u}_1` (target),
+                                                      :math:`\mathbf{u}_2` (neighbour),
+                                                      :math:`\mathbf{u}_3` (difference)
+    ``grouping_matrix`` :math:`(F, G)`                ``grouping_matrix`` :math:`(F, G)`
+    ``group_expander/kernel`` :math:`(GE, FE)`        ``group_expander.weight`` :math:`(FE, GE)`
+                                                      = ``kernel.T``
+    ``group_expander/bias`` :math:`(FE,)`             ``group_expander.bias``
+    ``layer_norm/gamma``, ``/beta`` :math:`(E,)`      ``layer_norm.weight``, ``.bias``
+    ``out_proj/kernel`` :math:`(FE, F)`               ``out_proj.weight`` :math:`(F, FE)` =
+                                                      ``kernel.T``
+    ``out_proj/bias`` :math:`(F,)`                    ``out_proj.bias``
+    ================================================  ==========================================
+
+    Keras draws every kernel and the grouping matrix with
+    ``GlorotUniform(seed=42)``, so all its instances of one shape start equal;
+    this module draws from the same distributions at random (biases zero,
+    LayerNorm scale one and shift zero). Keras checks only divisibility and
+    ``num_groups``; the stricter checks here reject what Keras would fail on
+    later (or silently accept, such as ``dropout_rate=1``).
+
+    Args:
+        num_features (int, optional): Number of features :math:`F`; read from
+            the first input when :obj:`None`. (default: :obj:`None`)
+        embed_dim (int, optional): Embedding size :math:`E`. (default: :obj:`16`)
+        num_heads (int, optional): Number of heads :math:`H`, dividing
+            :math:`E`. (default: :obj:`4`)
+        dropout (float, optional): Dropout probability of the attention
+            coefficients, in :math:`[0, 1)`. (default: :obj:`0.0`)
+        hierarchical (bool, optional): Add the soft feature groups.
+            (default: :obj:`False`)
+        num_groups (int, optional): Number of groups :math:`G`; required when
+            :obj:`hierarchical`. (default: :obj:`None`)
+        feature_embedding (str, optional): ``"shared"`` or ``"per_feature"``.
+            (default: :obj:`"shared"`)
+        backend (str, optional): ``"auto"``, ``"dense"`` or ``"sparse"``.
+            (default: :obj:`"auto"`)
+
+    Shapes:
+        - **input:** :math:`\mathbf{x}` of shape :math:`(B, F)`; optional
+          ``mask`` :math:`(B, F)` (bool) and ``edge_index`` :math:`(2, |\mathcal{E}|)`
+        - **output:** :math:`(B, F)`; with ``return_attention_weights=True``
+          also the attention :math:`(B, H, F, F)`
+
+    Example:
+        >>> import torch
+        >>> from pyg_tabular.nn.tabular import AdvancedGraphFeatureLayer
+        >>> layer = AdvancedGraphFeatureLayer(10, embed_dim=16, num_heads=4,
+        ...                                   hierarchical=True, num_groups=3)
+        >>> layer
+        AdvancedGraphFeatureLayer(10, 16, num_heads=4, hierarchical=True, num_groups=3)
+        >>> x = torch.randn(32, 10)
+        >>> out, attention = layer(x, return_attention_weights=True)
+        >>> out.shape, attention.shape
+        (torch.Size([32, 10]), torch.Size([32, 4, 10, 10]))
+        >>> lazy = AdvancedGraphFeatureLayer(embed_dim=8, num_heads=2)
+        >>> lazy(x).shape, lazy.num_features
+        (torch.Size([32, 10]), 10)
+    """
+
+    def __init__(
+        self,
+        num_features: int | None = None,
+        embed_dim: int = 16,
+        num_heads: int = 4,
+        dropout: float = 0.0,
+        hierarchical: bool = False,
+        num_groups: int | None = None,
+        *,
+        feature_embedding: str = "shared",
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        if num_features is not None:
+            _check_positive_int(num_features, "num_features")
+        _check_positive_int(embed_dim, "embed_dim")
+        _check_positive_int(num_heads, "num_heads")
+        if embed_dim % num_heads != 0:
+            raise ValueError(
+                f"embed_dim must be divisible by num_heads (got embed_dim={embed_dim}, "
+                f"num_heads={num_heads})"
+            )
+        dropout = _check_dropout(dropout)
+        if not isinstance(hierarchical, bool):
+            raise ValueError(f"hierarchical must be a bool (got {hierarchical!r})")
+        if hierarchical and num_groups is None:
+            raise ValueError("num_groups must be given when hierarchical is True (got None)")
+        if num_groups is not None:
+            _check_positive_int(num_groups, "num_groups")
+        _check_choice(feature_embedding, "feature_embedding", _FEATURE_EMBEDDINGS)
+        _check_choice(backend, "backend", _BACKENDS)
+        self.num_features = num_features
+        self.embed_dim = embed_dim
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.dropout = dropout
+        self.hierarchical = hierarchical
+        self.num_groups = num_groups if hierarchical else None
+        self.feature_embedding = feature_embedding
+        self.backend = backend
+
+        lazy = num_features is None
+        self.projection = _make_projection(feature_embedding, num_features, embed_dim)
+        self.edge_attention = Parameter(torch.empty(3 * self.head_dim))
+        self.grouping_matrix: Parameter | None
+        self.group_expander: Linear | None
+        if hierarchical:
+            assert num_groups is not None
+            if lazy:
+                self.grouping_matrix = UninitializedParameter()  # type: ignore[assignment]
+                self.group_expander = LazyLinear(0)
+            else:
+                assert num_features is not None
+                self.grouping_matrix = Parameter(torch.empty(num_features, num_groups))
+                self.group_expander = Linear(num_groups * embed_dim, num_features * embed_dim)
+        else:
+            self.register_parameter("grouping_matrix", None)
+            self.group_expander = None
+        self.layer_norm = LayerNorm(embed_dim, eps=LAYER_NORM_EPS)
+        self.out_proj: Linear
+        if lazy:
+            self.out_proj = LazyLinear(0)
+        else:
+            assert num_features is not None
+            self.out_proj = Linear(num_features * embed_dim, num_features)
+            _drop_lazy_hooks(self)
+        self.reset_parameters()
+
+    # Lazy sizes ##############################################################
+
+    def has_uninitialized_params(self) -> bool:  # type: ignore[override]
+        return any(is_lazy(p) for p in self.parameters())
+
+    def initialize_parameters(self, x: Any, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        r"""Materialises the :math:`F`-dependent parameters from the first input."""
+        if not self.has_uninitialized_params():
+            return
+        rows = to_tensor(x, "x")
+        check_rank(rows, "x", (2,), "[batch_size, num_features]")
+        num_features = rows.size(1)
+        if num_features == 0:
+            raise ValueError("x must have at least one feature (got shape (B, 0))")
+        embed_dim = self.embed_dim
+        with torch.no_grad():
+            if self.hierarchical:
+                assert self.grouping_matrix is not None and self.group_expander is not None
+                assert self.num_groups is not None
+                _materialize(self.grouping_matrix, (num_features, self.num_groups))
+                glorot(self.grouping_matrix)
+                _materialize_linear(
+                    self.group_expander, self.num_groups * embed_dim, num_features * embed_dim
+                )
+            _materialize_linear(self.out_proj, num_features * embed_dim, num_features)
+        if not isinstance(self.projection, Linear):
+            self.projection.initialize_parameters(rows)
+        self.num_features = num_features
+
+    def _lazy_load_hook(  # type: ignore[override]
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        *args: Any,
+    ) -> None:
+        super()._lazy_load_hook(state_dict, prefix, *args)
+        bias = state_dict.get(prefix + "out_proj.bias")
+        if self.num_features is None and isinstance(bias, Tensor) and not is_lazy(bias):
+            num_features = bias.size(0)
+            self.num_features = num_features
+            # The children load their own values; their size attributes follow.
+            embed_dim = self.embed_dim
+            if self.group_expander is not None:
+                assert self.num_groups is not None
+                self.group_expander.in_features = self.num_groups * embed_dim
+                self.group_expander.out_features = num_features * embed_dim
+            self.out_proj.in_features = num_features * embed_dim
+            self.out_proj.out_features = num_features
+
+    # Parameters ##############################################################
+
+    def reset_parameters(self) -> None:
+        r"""Resets every parameter to Keras' initialisation scheme
+        (Glorot-uniform matrices, zero biases, unit LayerNorm)."""
+        if isinstance(self.projection, Linear):
+            glorot(self.projection.weight)
+            zeros(self.projection.bias)
+        else:
+            self.projection.reset_parameters()
+        # edge_attention_dense is a (3d, 1) Keras kernel: fan_in 3d, fan_out 1.
+        bound = math.sqrt(6.0 / (3 * self.head_dim + 1))
+        with torch.no_grad():
+            self.edge_attention.uniform_(-bound, bound)
+        if self.grouping_matrix is not None and not is_lazy(self.grouping_matrix):
+            glorot(self.grouping_matrix)
+        if self.group_expander is not None:
+            _glorot_linear(self.group_expander)
+        self.layer_norm.reset_parameters()
+        _glorot_linear(self.out_proj)
+
+    # Forward #################################################################
+
+    def _attend(
+        self,
+        x: Tensor,
+        h: Tensor,
+        present: Tensor | None,
+        template: Tensor | None,
+        need_attention: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """The attention step: ``z`` ``[B, F, E]`` (heads concatenated) and α."""
+        batch_size, num_features = x.shape
+        heads, head_dim = self.num_heads, self.head_dim
+        att_dst, att_src, att_diff = self.edge_attention.view(3, head_dim)
+        shared = isinstance(self.projection, Linear)
+        if shared:
+            # h_j^k = W^k x_j + b^k: scoring and aggregating the basis [x_j, 1]
+            # with vectors folded through W^k, b^k moves 2 numbers per feature
+            # instead of d per head, and |h_i^k - h_j^k| = |W^k| |x_i - x_j|.
+            weight = self.projection.weight.view(heads, head_dim)
+            bias = self.projection.bias.view(heads, head_dim)
+            att_dst = torch.stack([weight @ att_dst, bias @ att_dst], dim=-1)  # [heads, 2]
+            att_src = torch.stack([weight @ att_src, bias @ att_src], dim=-1)
+            diff_weight = weight.abs() @ att_diff
+            att_diff = torch.stack([diff_weight, torch.zeros_like(diff_weight)], dim=-1)
+            basis = torch.stack([x, torch.ones_like(x)], dim=-1)  # [batch_size, num_features, 2]
+            values = basis.unsqueeze(2)  # [batch_size, num_features, 1, 2]
+            features = values.expand(batch_size, num_features, heads, 2)
+        else:
+            features = h.view(batch_size, num_features, heads, head_dim)
+            values = features
+        attention: Tensor | None
+        if _use_dense(self.backend, template):
+            score = dense_diff_score(features, att_dst, att_src, att_diff, NEGATIVE_SLOPE)
+            adj = _dense_adjacency(template, present, num_features)
+            out, attention = dense_attention(score, values, adj, self.dropout, self.training)
+        else:
+
+            def score_fn(nodes: Tensor, edges: Tensor) -> Tensor:
+                return sparse_diff_score(nodes, edges, att_dst, att_src, att_diff, NEGATIVE_SLOPE)
+
+            out, attention = _sparse_attend(
+                score_fn,
+                features,
+                values,
+                template,
+                present,
+                heads,
+                self.dropout,
+                self.training,
+                need_attention,
+            )
+        if shared:
+            # [batch_size, num_features, heads, head_dim]
+            out = out[..., :1] * weight + out[..., 1:] * bias
+        return out.reshape(batch_size, num_features, self.embed_dim), attention
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None = None,
+        edge_index: Tensor | None = None,
+        return_attention_weights: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        r"""Runs the layer.
+
+        Args:
+            x (torch.Tensor): Rows :math:`(B, F)`.
+            mask (torch.Tensor, optional): :math:`(B, F)` bool, :obj:`True`
+                for present cells; absent ones may hold NaN.
+                (default: :obj:`None`, all present)
+            edge_index (torch.Tensor, optional): Feature template
+                :math:`(2, |\mathcal{E}|)`, row 0 sources, row 1 targets.
+                (default: :obj:`None`, the complete graph with self-loops)
+            return_attention_weights (bool, optional): Also return the
+                attention :math:`(B, H, F, F)`. (default: :obj:`False`)
+        """
+        x, present = _check_rows(x, mask, self.num_features)
+        batch_size, num_features = x.shape
+        template = None
+        if edge_index is not None:
+            template = _check_template_arg(edge_index, num_features, x.device)
+        h = _project(self.projection, x)  # [batch_size, num_features, embed_dim]
+        z, attention = self._attend(x, h, present, template, return_attention_weights)
+        if self.hierarchical:
+            assert self.grouping_matrix is not None and self.group_expander is not None
+            assignment = self.grouping_matrix.softmax(dim=-1)  # [num_features, num_groups]
+            # Row-major (group, channel) flattening, as the Keras layer's reshape.
+            groups = (z.transpose(1, 2) @ assignment).transpose(1, 2)  # [batch, groups, embed]
+            expanded = self.group_expander(groups.flatten(1))
+            z = z + expanded.view(batch_size, num_features, self.embed_dim)
+        residual = h if present is None else h * present.unsqueeze(-1).to(h.dtype)
+        z = self.layer_norm(z + residual)  # [batch_size, num_features, embed_dim]
+        y = self.out_proj(z.reshape(batch_size, num_features * self.embed_dim))
+        if return_attention_weights:
+            assert attention is not None
+            return y, attention
+        return y
+
+    # Config ##################################################################
+
+    def get_config(self) -> dict[str, Any]:
+        r"""Returns the constructor arguments, so that
+        ``AdvancedGraphFeatureLayer.from_config(layer.get_config())`` rebuilds
+        the layer (with fresh parameters)."""
+        return {
+            "num_features": self.num_features,
+            "embed_dim": self.embed_dim,
+            "num_heads": self.num_heads,
+            "dropout": self.dropout,
+            "hierarchical": self.hierarchical,
+            "num_groups": self.num_groups,
+            "feature_embedding": self.feature_embedding,
+            "backend": self.backend,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> AdvancedGraphFeatureLayer:
+        r"""Builds a layer from the output of :meth:`get_config`.
+
+        The config of the Keras layer works too (:obj:`num_features` is then
+        inferred on the first call): ``dropout_rate`` is read as
+        :obj:`dropout`, and Keras' bookkeeping entries (``name``,
+        ``trainable``, ``dtype``) are ignored.
+        """
+        return cls(**_keras_config(config))
+
+    def __repr__(self) -> str:
+        extra = f", num_heads={self.num_heads}"
+        if self.dropout:
+            extra += f", dropout={self.dropout}"
+        if self.hierarchical:
+            extra += f", hierarchical=True, num_groups={self.num_groups}"
+        if self.feature_embedding != "shared":
+            extra += f", feature_embedding={self.feature_embedding!r}"
+        if self.backend != "auto":
+            extra += f", backend={self.backend!r}"
+        return f"{self.__class__.__name__}({self.num_features}, {self.embed_dim}{extra})"
+
+
+def _materialize_linear(linear: Linear, fan_in: int, fan_out: int) -> None:
+    linear.in_features, linear.out_features = fan_in, fan_out
+    if is_lazy(linear.weight):
+        _materialize(linear.weight, (fan_out, fan_in))
+        _materialize(linear.bias, (fan_out,))
+    _glorot_linear(linear)
+
+
+__all__ = ["AdvancedGraphFeatureLayer"]

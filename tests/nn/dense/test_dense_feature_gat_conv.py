@@ -1,0 +1,196 @@
+import pytest
+import torch
+from torch_geometric.nn import DenseGATConv
+
+from pyg_tabular.data import rows_to_graph
+from pyg_tabular.nn.conv import FeatureGATConv
+from pyg_tabular.nn.dense import DenseFeatureGATConv
+
+
+def adj_to_edge_index(adj):
+    # adj [B, F, F], entry [b, i, j] = edge j -> i, as one batched graph.
+    b, i, j = adj.nonzero(as_tuple=True)
+    num_features = adj.size(-1)
+    return torch.stack([b * num_features + j, b * num_features + i])
+
+
+def random_adj(batch_size, num_features, seed, p=0.5):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch_size, num_features, num_features, generator=generator) < p
+
+
+def test_repr_and_parameter_names_match_the_sparse_layer():
+    dense = DenseFeatureGATConv(1, 16, heads=4, concat=False, att_bias=False)
+    sparse = FeatureGATConv(1, 16, heads=4, concat=False, att_bias=False)
+    assert repr(dense) == "DenseFeatureGATConv(1, 16, heads=4)"
+    assert {k: v.shape for k, v in dense.state_dict().items()} == {
+        k: v.shape for k, v in sparse.state_dict().items()
+    }
+    assert dense.att_bias is None and dense.bias.shape == (16,)
+
+
+@pytest.mark.parametrize("heads,concat", [(1, True), (4, True), (4, False)])
+@pytest.mark.parametrize("in_channels", [1, 12])
+def test_equals_sparse_layer_on_the_complete_graph(heads, concat, in_channels):
+    torch.manual_seed(0)
+    rows = torch.randn(5, 6, in_channels)
+    sparse = FeatureGATConv(in_channels, 8, heads=heads, concat=concat)
+    torch.nn.init.normal_(sparse.att_bias)
+    torch.nn.init.normal_(sparse.bias)
+    dense = DenseFeatureGATConv(in_channels, 8, heads=heads, concat=concat)
+    dense.load_state_dict(sparse.state_dict())
+
+    out, alpha = dense(rows, return_attention_weights=True)
+    batch = rows_to_graph(rows)
+    # Shuffled edges force the message-passing path of the sparse layer.
+    order = torch.randperm(batch.edge_index.size(1))
+    edge_index = batch.edge_index[:, order]
+    expected, (_, expected_alpha) = sparse(batch.x, edge_index, return_attention_weights=True)
+    torch.testing.assert_close(out.reshape(-1, out.size(-1)), expected)
+    b, i = edge_index[1] // 6, edge_index[1] % 6
+    torch.testing.assert_close(alpha[b, :, i, edge_index[0] % 6], expected_alpha)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("add_self_loops", [False, True])
+def test_equals_sparse_layer_on_masked_graphs(shared, add_self_loops):
+    torch.manual_seed(1)
+    rows = torch.randn(4, 7, 2, dtype=torch.float64)
+    adj = random_adj(1 if shared else 4, 7, seed=2)
+    sparse = FeatureGATConv(2, 3, heads=2, add_self_loops=add_self_loops).double()
+    torch.nn.init.normal_(sparse.att_bias)
+    torch.nn.init.normal_(sparse.bias)
+    dense = DenseFeatureGATConv(2, 3, heads=2, add_self_loops=add_self_loops).double()
+    dense.load_state_dict(sparse.state_dict())
+    out = dense(rows, adj[0] if shared else adj)
+    edge_index = adj_to_edge_index(adj.expand(4, -1, -1))
+    expected = sparse(rows.reshape(-1, 2), edge_index)
+    torch.testing.assert_close(out.reshape(-1, 6), expected)
+
+
+def test_state_dict_loads_back_into_the_sparse_layer():
+    dense = DenseFeatureGATConv(3, 4, heads=2)
+    torch.nn.init.normal_(dense.att_bias)
+    sparse = FeatureGATConv(3, 4, heads=2)
+    sparse.load_state_dict(dense.state_dict())
+    rows = torch.randn(2, 5, 3)
+    batch = rows_to_graph(rows)
+    torch.testing.assert_close(dense(rows).reshape(-1, 8), sparse(batch.x, batch.edge_index))
+
+
+def test_equals_pyg_dense_gat_conv_without_score_bias():
+    torch.manual_seed(2)
+    rows = torch.randn(3, 6, 4)
+    adj = random_adj(3, 6, seed=3) | torch.eye(6, dtype=torch.bool)  # no empty row
+    reference = DenseGATConv(4, 5, heads=3)
+    dense = DenseFeatureGATConv(4, 5, heads=3, att_bias=False)
+    state = reference.state_dict()
+    state["att_src"], state["att_dst"] = state["att_src"][0], state["att_dst"][0]
+    dense.load_state_dict(state)
+    expected = reference(rows, adj.float(), add_loop=False)
+    torch.testing.assert_close(dense(rows, adj), expected, rtol=0, atol=1e-6)
+
+
+def test_targets_without_neighbours_get_zeros_never_nan():
+    rows = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+    adj = random_adj(3, 4, seed=4)
+    adj[1, 2] = False
+    adj[2] = False  # a row with no edge at all
+    conv = DenseFeatureGATConv(2, 3, heads=2).double()
+    torch.nn.init.normal_(conv.bias)
+    out, alpha = conv(rows, adj, return_attention_weights=True)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out[1, 2], conv.bias)
+    torch.testing.assert_close(out[2], conv.bias.expand(4, -1))
+    assert torch.equal(alpha[2], torch.zeros(2, 4, 4, dtype=torch.float64))
+    has = adj.any(-1)  # [B, F]
+    sums = alpha.sum(-1)  # [B, H, F]
+    torch.testing.assert_close(sums, has.unsqueeze(1).expand_as(sums).double())
+    assert ((alpha == 0) | adj.unsqueeze(1)).all()  # masked pairs carry no weight
+    out.sum().backward()
+    assert torch.isfinite(rows.grad).all()
+
+
+def test_attention_shape_and_range():
+    conv = DenseFeatureGATConv(1, 4, heads=3)
+    out, alpha = conv(torch.randn(5, 6, 1), return_attention_weights=True)
+    assert out.shape == (5, 6, 12) and alpha.shape == (5, 3, 6, 6)
+    assert alpha.min() >= 0 and alpha.max() <= 1
+    torch.testing.assert_close(alpha.sum(-1), torch.ones(5, 3, 6))
+
+
+def test_permuting_features_permutes_outputs():
+    torch.manual_seed(5)
+    rows, adj = torch.randn(3, 6, 2), random_adj(3, 6, seed=6)
+    perm = torch.randperm(6)
+    conv = DenseFeatureGATConv(2, 4, heads=2)
+    out = conv(rows, adj)
+    torch.testing.assert_close(conv(rows[:, perm], adj[:, perm][:, :, perm]), out[:, perm])
+
+
+def test_empty_batch_one_feature_and_lazy_channels():
+    conv = DenseFeatureGATConv(-1, 4, heads=2)
+    assert conv(torch.randn(0, 5, 3)).shape == (0, 5, 8)
+    out, alpha = conv(torch.randn(2, 1, 3), return_attention_weights=True)
+    torch.testing.assert_close(alpha, torch.ones(2, 2, 1, 1))
+    assert out.shape == (2, 1, 8)
+    with pytest.raises(ValueError, match="x must have 3 channels"):
+        conv(torch.randn(2, 5, 4))
+
+
+def test_dropout_and_reset_parameters():
+    conv = DenseFeatureGATConv(1, 4, dropout=0.5)
+    rows = torch.randn(4, 8, 1)
+    conv.eval()
+    torch.testing.assert_close(conv(rows), conv(rows))
+    conv.train()
+    _, alpha = conv(rows, return_attention_weights=True)
+    assert (alpha == 0).any()
+    torch.manual_seed(7)
+    first = DenseFeatureGATConv(2, 3, heads=2)
+    torch.manual_seed(7)
+    second = DenseFeatureGATConv(2, 3, heads=2)
+    for a, b in zip(first.parameters(), second.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_gradcheck():
+    torch.manual_seed(8)
+    rows = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
+    adj = random_adj(2, 4, seed=9)
+    adj[0, 1] = False
+    conv = DenseFeatureGATConv(2, 3, heads=2).double()
+    torch.nn.init.normal_(conv.att_bias)
+    names = [name for name, _ in conv.named_parameters()]
+
+    def fn(inputs, *weights):
+        return torch.func.functional_call(conv, dict(zip(names, weights)), (inputs, adj))
+
+    assert torch.autograd.gradcheck(fn, (rows, *conv.parameters()))
+
+
+@pytest.mark.slow
+def test_torch_compile_without_graph_breaks():
+    conv = DenseFeatureGATConv(1, 4, heads=2)
+    rows, adj = torch.randn(3, 5, 1), random_adj(3, 5, seed=10)
+    explanation = torch._dynamo.explain(conv)(rows, adj)
+    assert explanation.graph_break_count == 0, explanation.break_reasons
+    compiled = torch.compile(conv, backend="aot_eager", fullgraph=True)
+    for mask in (adj, None):
+        out = compiled(rows, mask)
+        torch.testing.assert_close(out, conv(rows, mask))
+        out.sum().backward()
+
+
+def test_rejects_bad_inputs():
+    conv = DenseFeatureGATConv(1, 4)
+    with pytest.raises(ValueError, match=r"x must have shape \[batch_size, num_features"):
+        conv(torch.randn(3, 5))
+    with pytest.raises(ValueError, match=r"adj must have shape \[5, 5\]"):
+        conv(torch.randn(3, 5, 1), torch.ones(5, 4))
+    with pytest.raises(ValueError, match="adj must hold one graph or one per row"):
+        conv(torch.randn(3, 5, 1), torch.ones(2, 5, 5))
+    with pytest.raises(ValueError, match="adj must be a torch.Tensor"):
+        conv(torch.randn(3, 5, 1), [[1]])
+    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+        DenseFeatureGATConv(1, 4, dropout=-0.1)
