@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 DEFAULT_DATASET = "breast_cancer"
-DEFAULT_MODELS = "mlp,gatconv"
+DEFAULT_MODELS = "mlp,gatconv,feature-gat,gfa,advanced"
 
 
 def _parser() -> argparse.ArgumentParser:

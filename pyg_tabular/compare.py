@@ -145,11 +145,67 @@ class GATConvFeatureNet(nn.Module):
         return self.head(out)
 
 
+class FeatureGATNet(GATConvFeatureNet):
+    """The same network as :class:`GATConvFeatureNet` with our ``FeatureGATConv``.
+
+    Same encoder, heads, channels and readout: only the conv differs, and it
+    runs on the static form (``[B, F, C]`` plus one shared template).
+    """
+
+    def __init__(self, num_features: int, num_outputs: int, channels: int = 16, heads: int = 2):
+        super().__init__(num_features, num_outputs, channels, heads)
+        from pyg_tabular.nn.conv import FeatureGATConv
+
+        self.conv = FeatureGATConv(channels, channels, heads=heads, concat=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        nodes = self.encoder(x)  # [B, F, C]
+        out = torch.relu(self.conv(nodes, self.template))  # [B, F, C]
+        return self.head(out.reshape(x.size(0), -1))
+
+
+class ModuleNet(nn.Module):
+    """A ``(batch, features)`` module between two dense layers, as in the Keras docs.
+
+    ``module → Linear(F, hidden) → ReLU → Linear(hidden, out)``.
+    """
+
+    def __init__(self, module: nn.Module, num_features: int, num_outputs: int, hidden: int = 64):
+        super().__init__()
+        self.module = module
+        self.head = nn.Sequential(
+            nn.Linear(num_features, hidden), nn.ReLU(), nn.Linear(hidden, num_outputs)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.module(x))
+
+
+def _gfa(num_features: int, num_outputs: int) -> nn.Module:
+    from pyg_tabular.nn.tabular import GraphFeatureAggregation
+
+    return ModuleNet(GraphFeatureAggregation(embed_dim=16), num_features, num_outputs)
+
+
+def _advanced(num_features: int, num_outputs: int, hierarchical: bool = False) -> nn.Module:
+    from pyg_tabular.nn.tabular import AdvancedGraphFeatureLayer
+
+    groups = max(2, num_features // 4) if hierarchical else None
+    layer = AdvancedGraphFeatureLayer(
+        num_features, embed_dim=16, num_heads=4, hierarchical=hierarchical, num_groups=groups
+    )
+    return ModuleNet(layer, num_features, num_outputs)
+
+
 ModelFactory = Callable[[int, int], nn.Module]
 
 MODELS: dict[str, ModelFactory] = {
     "mlp": lambda f, o: MLP(f, o),
     "gatconv": lambda f, o: GATConvFeatureNet(f, o),
+    "feature-gat": lambda f, o: FeatureGATNet(f, o),
+    "gfa": _gfa,
+    "advanced": _advanced,
+    "advanced-hier": lambda f, o: _advanced(f, o, hierarchical=True),
 }
 
 

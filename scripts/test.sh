@@ -28,6 +28,11 @@ echo "== pytest without torch_scatter"
 "$PY" -m pip uninstall -q -y torch_scatter >/dev/null 2>&1 || true
 "$PY" -m pytest -q
 
+echo "== benchmarks, CI size (they print ratios; nothing here asserts a time)"
+"$PY" benchmarks/converter.py --small
+"$PY" benchmarks/convs.py --small
+"$PY" benchmarks/modules.py --small --no-memory
+
 echo "== pytest -m scatter with torch_scatter"
 # PyPI ships torch_scatter as source only; it must build against the torch
 # already installed (~5 min the first time, then pip's wheel cache).

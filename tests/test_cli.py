@@ -10,7 +10,7 @@ def test_compare_runs_end_to_end_and_writes_results(tmp_path, capsys):
         [
             "compare",
             "--models",
-            "mlp,gatconv",
+            "mlp,gatconv,gfa",
             "--seeds",
             "2",
             "--epochs",
@@ -26,7 +26,7 @@ def test_compare_runs_end_to_end_and_writes_results(tmp_path, capsys):
     assert "| model | accuracy | auc | params |" in printed
     with open(tmp_path / "results.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["model"] for row in rows] == ["mlp", "gatconv"]
+    assert [row["model"] for row in rows] == ["mlp", "gatconv", "gfa"]
     for row in rows:
         mean, spread = row["accuracy"].split(" ± ")
         assert 0.0 <= float(mean) <= 1.0 and float(spread) >= 0.0

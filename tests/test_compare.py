@@ -36,3 +36,26 @@ def test_gatconv_feature_net_matches_per_row_evaluation():
     batched = model(x)
     one_by_one = torch.cat([model(x[i : i + 1]) for i in range(4)])
     torch.testing.assert_close(batched, one_by_one, atol=1e-5, rtol=1e-5)
+
+
+def test_feature_gat_net_is_the_gatconv_net_with_our_conv():
+    # Same weights, score bias zero: the two comparison models are one function,
+    # so the comparison measures the conv implementation and nothing else.
+    torch.manual_seed(0)
+    ours = compare.FeatureGATNet(num_features=6, num_outputs=2).eval()
+    peer = compare.GATConvFeatureNet(num_features=6, num_outputs=2).eval()
+    with torch.no_grad():
+        ours.conv.att_bias.zero_()
+    state = {k: v for k, v in ours.state_dict().items() if k != "conv.att_bias"}
+    peer.load_state_dict(state)
+    x = torch.randn(5, 6)
+    torch.testing.assert_close(ours(x), peer(x), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(compare.MODELS))
+def test_every_registered_model_maps_rows_to_outputs(name):
+    model = compare.MODELS[name](7, 3)
+    out = model(torch.randn(4, 7))
+    assert out.shape == (4, 3)
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
