@@ -14,6 +14,7 @@ from torch_geometric.nn.inits import zeros
 from torch_geometric.utils import add_self_loops as add_loops
 from torch_geometric.utils import remove_self_loops
 
+from pyg_tabular.nn._attention_parameters import init_projection
 from pyg_tabular.nn.functional import (
     complete_blocks,
     dense_attention,
@@ -160,6 +161,9 @@ class FeatureAttentionConv(MessagePassing):
     :meth:`edge_attention` (which calls :meth:`edge_updater`).
     """
 
+    lin: Linear
+    bias: torch.nn.Parameter | None
+
     def __init__(
         self,
         in_channels: int,
@@ -191,14 +195,7 @@ class FeatureAttentionConv(MessagePassing):
         self.dropout = float(dropout)
         self.add_self_loops = add_self_loops
 
-        self.lin = Linear(
-            in_channels, heads * out_channels, bias=False, weight_initializer="glorot"
-        )
-        total_out = heads * out_channels if concat else out_channels
-        if bias:
-            self.bias = torch.nn.Parameter(torch.empty(total_out))
-        else:
-            self.register_parameter("bias", None)
+        init_projection(self, in_channels, out_channels, heads, concat, bias)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()

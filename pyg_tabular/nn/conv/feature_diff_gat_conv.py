@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Parameter
-from torch_geometric.nn.inits import glorot
 
+from pyg_tabular.nn._attention_parameters import DiffScoreParameters
 from pyg_tabular.nn.conv._base import FeatureAttentionConv
-from pyg_tabular.nn.functional import dense_diff_score, diff_edge_score, segment_softmax
+from pyg_tabular.nn.functional import diff_edge_score, segment_softmax
 
 
-class FeatureDiffGATConv(FeatureAttentionConv):
+class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
     r"""Graph attention whose score also sees how far apart two features are,
     as in the ``AdvancedGraphFeatureLayer`` of the Keras library
     ``kerasfactory``.
@@ -85,6 +83,7 @@ class FeatureDiffGATConv(FeatureAttentionConv):
           :math:`(|\mathcal{E}|, H)` (static form :math:`(B, |\mathcal{E}_F|, H)`)
 
     Example:
+        >>> import torch
         >>> from pyg_tabular.data import rows_to_graph
         >>> batch = rows_to_graph(torch.randn(8, 5))  # 8 rows, 5 features
         >>> conv = FeatureDiffGATConv(1, 8, heads=4)
@@ -118,21 +117,8 @@ class FeatureDiffGATConv(FeatureAttentionConv):
             bias=bias,
             **kwargs,
         )
-        self.shared_attention = shared_attention
-        self.att = Parameter(torch.empty(1 if shared_attention else heads, 3 * out_channels))
+        self._init_score(heads, out_channels, shared_attention)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        glorot(self.att)
-
-    def _split_att(self) -> tuple[Tensor, Tensor, Tensor]:
-        # att = [u_1 (target) | u_2 (source) | u_3 (|difference|)], each [1 or H, D].
-        return tuple(self.att.split(self.out_channels, dim=-1))  # type: ignore[return-value]
-
-    def dense_score(self, h: Tensor) -> Tensor:
-        att_dst, att_src, att_diff = self._split_att()
-        return dense_diff_score(h, att_dst, att_src, att_diff, self.negative_slope)
 
     def edge_attention(
         self, x: Tensor, h: Tensor, edge_index: Tensor, size: tuple[int, int] | None

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.nn import Parameter
-from torch_geometric.nn.inits import glorot, zeros
 
+from pyg_tabular.nn._attention_parameters import GATScoreParameters
 from pyg_tabular.nn.conv._base import FeatureAttentionConv
-from pyg_tabular.nn.functional import dense_gat_score, segment_softmax
+from pyg_tabular.nn.functional import segment_softmax
 
 
-class FeatureGATConv(FeatureAttentionConv):
+class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
     r"""The graph attention operator of `"Graph Attention Networks"
     <https://arxiv.org/abs/1710.10903>`_ (PyG's
     :class:`~torch_geometric.nn.conv.GATConv`), for feature graphs.
@@ -84,6 +82,7 @@ class FeatureGATConv(FeatureAttentionConv):
           :math:`(|\mathcal{E}|, H)` (static form :math:`(B, |\mathcal{E}_F|, H)`)
 
     Example:
+        >>> import torch
         >>> from pyg_tabular.data import rows_to_graph
         >>> batch = rows_to_graph(torch.randn(8, 5))  # 8 rows, 5 features
         >>> conv = FeatureGATConv(1, 16, heads=4)
@@ -117,22 +116,8 @@ class FeatureGATConv(FeatureAttentionConv):
             bias=bias,
             **kwargs,
         )
-        self.att_src = Parameter(torch.empty(1, heads, out_channels))
-        self.att_dst = Parameter(torch.empty(1, heads, out_channels))
-        if att_bias:
-            self.att_bias = Parameter(torch.empty(heads))
-        else:
-            self.register_parameter("att_bias", None)
+        self._init_score(heads, out_channels, att_bias)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        glorot(self.att_src)
-        glorot(self.att_dst)
-        zeros(self.att_bias)
-
-    def dense_score(self, h: Tensor) -> Tensor:
-        return dense_gat_score(h, self.att_src, self.att_dst, self.att_bias, self.negative_slope)
 
     def edge_attention(
         self, x: Tensor, h: Tensor, edge_index: Tensor, size: tuple[int, int] | None

@@ -7,6 +7,7 @@ from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 
+from pyg_tabular.nn._attention_parameters import init_projection
 from pyg_tabular.nn.conv._base import attend_dense, check_hyperparameters, check_node_features
 
 
@@ -16,6 +17,9 @@ class DenseFeatureAttention(torch.nn.Module):
     Parameter names and shapes equal those of the sparse layer each twin
     mirrors, so ``load_state_dict`` works in both directions.
     """
+
+    lin: Linear
+    bias: torch.nn.Parameter | None
 
     def __init__(
         self,
@@ -38,14 +42,7 @@ class DenseFeatureAttention(torch.nn.Module):
         self.dropout = float(dropout)
         self.add_self_loops = add_self_loops
 
-        self.lin = Linear(
-            in_channels, heads * out_channels, bias=False, weight_initializer="glorot"
-        )
-        total_out = heads * out_channels if concat else out_channels
-        if bias:
-            self.bias = torch.nn.Parameter(torch.empty(total_out))
-        else:
-            self.register_parameter("bias", None)
+        init_projection(self, in_channels, out_channels, heads, concat, bias)
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-from torch.nn import Parameter
-from torch_geometric.nn.inits import glorot
-
+from pyg_tabular.nn._attention_parameters import DiffScoreParameters
 from pyg_tabular.nn.dense._base import DenseFeatureAttention
-from pyg_tabular.nn.functional import dense_diff_score
 
 
-class DenseFeatureDiffGATConv(DenseFeatureAttention):
+class DenseFeatureDiffGATConv(DiffScoreParameters, DenseFeatureAttention):
     r"""The dense twin of :class:`~pyg_tabular.nn.conv.FeatureDiffGATConv`, on
     ``[B, F, C]`` tensors.
 
@@ -67,6 +62,7 @@ class DenseFeatureDiffGATConv(DenseFeatureAttention):
           also the attention :math:`(B, H, F, F)`
 
     Example:
+        >>> import torch
         >>> conv = DenseFeatureDiffGATConv(1, 8, heads=4)
         >>> conv
         DenseFeatureDiffGATConv(1, 8, heads=4)
@@ -97,17 +93,8 @@ class DenseFeatureDiffGATConv(DenseFeatureAttention):
             add_self_loops=add_self_loops,
             bias=bias,
         )
-        self.shared_attention = shared_attention
-        self.att = Parameter(torch.empty(1 if shared_attention else heads, 3 * out_channels))
+        self._init_score(heads, out_channels, shared_attention)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        glorot(self.att)
-
-    def dense_score(self, h: Tensor) -> Tensor:
-        att_dst, att_src, att_diff = self.att.split(self.out_channels, dim=-1)
-        return dense_diff_score(h, att_dst, att_src, att_diff, self.negative_slope)
 
 
 __all__ = ["DenseFeatureDiffGATConv"]

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
-from torch.nn import Parameter
-from torch_geometric.nn.inits import glorot, zeros
-
+from pyg_tabular.nn._attention_parameters import GATScoreParameters
 from pyg_tabular.nn.dense._base import DenseFeatureAttention
-from pyg_tabular.nn.functional import dense_gat_score
 
 
-class DenseFeatureGATConv(DenseFeatureAttention):
+class DenseFeatureGATConv(GATScoreParameters, DenseFeatureAttention):
     r"""The dense twin of :class:`~pyg_tabular.nn.conv.FeatureGATConv`, on
     ``[B, F, C]`` tensors.
 
@@ -64,6 +59,7 @@ class DenseFeatureGATConv(DenseFeatureAttention):
           feature :math:`i` attending to feature :math:`j`
 
     Example:
+        >>> import torch
         >>> conv = DenseFeatureGATConv(1, 16, heads=4)
         >>> x = torch.randn(8, 5, 1)  # 8 rows, 5 features, 1 channel
         >>> out, alpha = conv(x, return_attention_weights=True)
@@ -93,22 +89,8 @@ class DenseFeatureGATConv(DenseFeatureAttention):
             add_self_loops=add_self_loops,
             bias=bias,
         )
-        self.att_src = Parameter(torch.empty(1, heads, out_channels))
-        self.att_dst = Parameter(torch.empty(1, heads, out_channels))
-        if att_bias:
-            self.att_bias = Parameter(torch.empty(heads))
-        else:
-            self.register_parameter("att_bias", None)
+        self._init_score(heads, out_channels, att_bias)
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        glorot(self.att_src)
-        glorot(self.att_dst)
-        zeros(self.att_bias)
-
-    def dense_score(self, h: Tensor) -> Tensor:
-        return dense_gat_score(h, self.att_src, self.att_dst, self.att_bias, self.negative_slope)
 
 
 __all__ = ["DenseFeatureGATConv"]
