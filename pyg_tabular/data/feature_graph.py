@@ -325,6 +325,9 @@ def graph_to_rows(
     """
     if not isinstance(node_values, Tensor):
         raise ValueError(f"node_values must be a torch.Tensor (got {type(node_values).__name__})")
+    if node_values.is_complex():
+        raise ValueError(f"node_values must be real-valued (got dtype {node_values.dtype})")
+    check_finite(node_values, "node_values")
     feature_id = getattr(graph, "feature_id", None)
     if not isinstance(feature_id, Tensor):
         raise ValueError("graph must carry a feature_id tensor (build it with rows_to_graph)")

@@ -223,8 +223,13 @@ class TabularDataset(Dataset):
     def _encode_target(
         self, values: np.ndarray, is_float: bool, task: str | None
     ) -> tuple[str, list[Any] | None, Tensor]:
-        missing = is_missing(values)
         label = repr(self.target_name) if self.target_name is not None else "values"
+        if values.dtype.kind == "c":
+            raise ValueError(f"target {label} must be real-valued (got dtype {values.dtype})")
+        if values.dtype.kind == "f" and np.isinf(values).any():
+            row = int(np.flatnonzero(np.isinf(values))[0])
+            raise ValueError(f"target {label} must be finite; found {values[row]} at row {row}")
+        missing = is_missing(values)
         if missing.any():
             rows = np.flatnonzero(missing)[:5].tolist()
             raise ValueError(

@@ -45,6 +45,14 @@ def node_batch_of(graph: Data) -> Tensor:
     return torch.zeros_like(graph.feature_id)
 
 
+def check_node_values(data: Any, name: str = "data.x") -> Tensor:
+    r"""Validates a feature graph's node values ``[N]`` or ``[N, C]``; NaN marks absent cells."""
+    nodes = to_tensor(data.x, name)
+    check_rank(nodes, name, (1, 2), "[num_nodes] or [num_nodes, num_channels]")
+    check_finite(nodes, name, allow_nan=True)
+    return nodes
+
+
 def fit_rows(x_or_batch: Any, name: str = "x") -> Tensor:
     rows = _fit_rows(x_or_batch, name)
     if rows.size(0) == 0:

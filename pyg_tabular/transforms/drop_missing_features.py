@@ -8,7 +8,7 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.transforms import BaseTransform
 
-from pyg_tabular.transforms._common import num_rows_of
+from pyg_tabular.transforms._common import check_node_values, num_rows_of
 
 # Node-level attributes of a feature graph; everything else is per graph or per edge.
 _NODE_KEYS = ("x", "feature_id", "batch")
@@ -56,7 +56,7 @@ class DropMissingFeatures(BaseTransform):
                 f"data must be a torch_geometric Data or Batch with node features x "
                 f"(got {type(data).__name__})"
             )
-        nodes = data.x
+        nodes = check_node_values(data)
         missing = torch.isnan(nodes) if nodes.dim() == 1 else torch.isnan(nodes).flatten(1).any(1)
         if not bool(missing.any()):
             return data

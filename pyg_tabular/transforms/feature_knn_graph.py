@@ -11,6 +11,7 @@ from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.transforms import BaseTransform
 
 from pyg_tabular.transforms._common import (
+    check_node_values,
     fit_rows,
     is_feature_graph,
     node_batch_of,
@@ -159,6 +160,8 @@ class FeatureKNNGraph(BaseTransform):
                 "data must be a feature graph with feature_id (build it with rows_to_graph "
                 "or ToFeatureGraph)"
             )
+        if data.get("x") is not None:
+            check_node_values(data)
         if isinstance(data.get("edge_attr"), Tensor):
             raise ValueError(
                 "data.edge_attr would no longer match the rebuilt edges; remove it before "

@@ -11,8 +11,8 @@ from torch_geometric.data import Data
 from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.transforms import BaseTransform
 
-from pyg_tabular.transforms._common import fit_rows, is_feature_graph
-from pyg_tabular.utils.validation import to_tensor
+from pyg_tabular.transforms._common import check_node_values, fit_rows, is_feature_graph
+from pyg_tabular.utils.validation import check_finite, to_tensor
 
 
 @functional_transform("standardize_features")
@@ -114,7 +114,7 @@ class StandardizeFeatures(BaseTransform):
 
     def forward(self, data: Any) -> Any:
         if is_feature_graph(data):
-            nodes = data.x  # [N] or [N, C]
+            nodes = check_node_values(data)  # [N] or [N, C]
             cells = nodes.view(-1, 1) if nodes.dim() == 1 else nodes  # [N, C]
             feature_id = data.feature_id
             width = getattr(data, "row_width", None)
@@ -138,7 +138,7 @@ class StandardizeFeatures(BaseTransform):
                     "data.x must hold one row, shape [num_features] or "
                     f"[num_features, num_channels] (got shape {tuple(row.shape)})"
                 )
-            data.x = self._standardize_rows(row.unsqueeze(0))[0]
+            data.x = self._standardize_rows(row.unsqueeze(0), "data.x")[0]
             return data
         rows = to_tensor(data, "x")
         if rows.dim() not in (2, 3):
@@ -146,9 +146,11 @@ class StandardizeFeatures(BaseTransform):
                 "x must have shape [num_rows, num_features] or "
                 f"[num_rows, num_features, num_channels] (got shape {tuple(rows.shape)})"
             )
-        return self._standardize_rows(rows)
+        return self._standardize_rows(rows, "x")
 
-    def _standardize_rows(self, rows: Tensor) -> Tensor:
+    def _standardize_rows(self, rows: Tensor, name: str) -> Tensor:
+        # NaN marks a missing cell and stays NaN; inf has no standardized value.
+        check_finite(rows, name, allow_nan=True)
         cells = rows if rows.dim() == 3 else rows.unsqueeze(-1)  # [N, F, C]
         mean, std = self._stats(cells.size(1), cells.size(2))
         out = (cells - mean.to(cells)) / std.to(cells)

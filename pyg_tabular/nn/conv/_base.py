@@ -21,6 +21,7 @@ from pyg_tabular.nn.functional import (
     dense_to_edge_attention,
 )
 from pyg_tabular.utils.scatter import scatter
+from pyg_tabular.utils.validation import check_finite
 
 _HOOK_DICTS = (
     "_propagate_forward_pre_hooks",
@@ -87,6 +88,9 @@ def check_node_features(x: object, in_channels: int, ranks: tuple[int, ...], lay
             f"x must have {in_channels} channels in its last dimension, as the layer "
             f"was built with (got shape {tuple(x.shape)})"
         )
+    # A NaN or inf node would spread through every softmax it enters; missing
+    # features are left out of the graph (rows_to_graph(missing="drop")) instead.
+    check_finite(x, "x", hint="drop missing features as nodes with rows_to_graph(missing='drop')")
 
 
 def check_edge_index(edge_index: object, num_nodes: int, check_range: bool = True) -> Tensor:

@@ -8,6 +8,7 @@ from torch.nn import Parameter
 from torch_geometric.nn.inits import glorot
 
 from pyg_tabular.utils.scatter import scatter
+from pyg_tabular.utils.validation import check_finite
 
 
 def _check_count(value: object, name: str) -> int:
@@ -150,6 +151,10 @@ class FeatureGroupPool(torch.nn.Module):
         """
         if not isinstance(x, Tensor):
             raise ValueError(f"x must be a torch.Tensor (got {type(x).__name__})")
+        if not x.is_floating_point():
+            raise ValueError(f"x must have a floating dtype (got {x.dtype})")
+        # Absent cells may hold NaN when a mask marks them; everything else must be finite.
+        check_finite(x, "x", allow_nan=mask is not None and x.dim() == 3)
         assignment = self.assignment().to(x.dtype)  # [F, G]
         if x.dim() == 3:
             rows = self._dense_rows(x, feature_id, batch, mask)
@@ -195,7 +200,11 @@ class FeatureGroupPool(torch.nn.Module):
         if not isinstance(mask, Tensor) or mask.shape != x.shape[:2]:
             shape = tuple(mask.shape) if isinstance(mask, Tensor) else mask
             raise ValueError(f"mask must have shape {tuple(x.shape[:2])} (got {shape!r})")
-        return x * mask.unsqueeze(-1).to(x.dtype)
+        present = mask.unsqueeze(-1).bool()
+        # where, not a product: NaN * 0 is NaN, and absent cells may hold NaN.
+        rows = torch.where(present, x, x.new_zeros(()))
+        check_finite(rows, "x", hint="NaN is allowed only where mask marks a feature absent")
+        return rows
 
     def expand(
         self,
