@@ -2,6 +2,17 @@
 
 __version__ = "0.1.0"
 
-from pyg_tabular import data, datasets, nn, transforms, utils  # noqa: E402
+from pyg_tabular import data, datasets, estimators, nn, transforms, utils  # noqa: E402
+from pyg_tabular.estimators import FeatureGraphClassifier, FeatureGraphRegressor  # noqa: E402
 
-__all__ = ["__version__", "data", "datasets", "nn", "transforms", "utils"]
+__all__ = [
+    "__version__",
+    "FeatureGraphClassifier",
+    "FeatureGraphRegressor",
+    "data",
+    "datasets",
+    "estimators",
+    "nn",
+    "transforms",
+    "utils",
+]

@@ -197,6 +197,15 @@ def _advanced(num_features: int, num_outputs: int, hierarchical: bool = False) -
     return ModuleNet(layer, num_features, num_outputs)
 
 
+def _graph_net(layer: str) -> Callable[[int, int], nn.Module]:
+    def build(num_features: int, num_outputs: int) -> nn.Module:
+        from pyg_tabular.nn.models import FeatureGraphNet
+
+        return FeatureGraphNet(num_features, (), num_outputs, layer=layer)
+
+    return build
+
+
 ModelFactory = Callable[[int, int], nn.Module]
 
 MODELS: dict[str, ModelFactory] = {
@@ -206,6 +215,9 @@ MODELS: dict[str, ModelFactory] = {
     "gfa": _gfa,
     "advanced": _advanced,
     "advanced-hier": lambda f, o: _advanced(f, o, hierarchical=True),
+    # FeatureGraphNet with our dense GAT layers, and the same network with PyG's GATConv.
+    "fgn-gat": _graph_net("gat"),
+    "fgn-gatconv": _graph_net("gatconv"),
 }
 
 

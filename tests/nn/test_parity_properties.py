@@ -10,7 +10,6 @@
 Tolerance: 1e-5 in float32, 1e-10 in float64.
 """
 
-import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -233,12 +232,6 @@ def test_tabular_dense_backend_equals_sparse_backend(spec, shape, masked, templa
             assert_close(p_sparse.grad, p_dense.grad, dtype)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="gap: AdvancedGraphFeatureLayer (shared embedding, dense backend) backward on "
-    "B=0 reshapes a 0-element tensor with view(0, -1, 1) in _SharedDiffSoftmax.backward",
-)
 def test_agfl_shared_dense_backward_on_empty_batch():
     # Minimised from test_tabular_dense_backend_equals_sparse_backend.
     layer = AdvancedGraphFeatureLayer(1, embed_dim=1, num_heads=1, backend="dense")

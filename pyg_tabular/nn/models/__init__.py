@@ -1,3 +1,5 @@
-"""models layers."""
+"""End-to-end models built from the feature-graph layers."""
 
-__all__: list[str] = []
+from pyg_tabular.nn.models.feature_graph_net import FeatureGraphNet
+
+__all__ = ["FeatureGraphNet"]

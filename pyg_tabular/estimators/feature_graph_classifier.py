@@ -1,0 +1,134 @@
+"""A scikit-learn style classifier on feature-graph attention."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from pyg_tabular.estimators._base import (
+    _as_target,
+    _binary_loss,
+    _classification_task,
+    _FeatureGraphEstimator,
+)
+
+
+class FeatureGraphClassifier(_FeatureGraphEstimator):
+    r"""Classifies table rows with a :class:`~pyg_tabular.nn.models.FeatureGraphNet`,
+    with the scikit-learn interface (``fit``, ``predict``, ``predict_proba``,
+    ``score``, ``get_params``, ``set_params``).
+
+    :meth:`fit` encodes :obj:`X` with a
+    :class:`~pyg_tabular.datasets.TabularDataset` whose statistics (numeric
+    mean and std, category vocabularies) come from the training part only,
+    holds out a stratified :obj:`validation_fraction` for early stopping
+    (the weights of the best validation loss are kept) and trains with AdamW.
+    DataFrames may mix numeric and categorical columns (object, category,
+    string and bool dtypes are detected) and hold missing values: a missing
+    numeric becomes an absent node of the feature graph; a missing or
+    unseen category gets the learned "unknown" embedding. scikit-learn is
+    not needed, but :func:`sklearn.base.clone` and model selection work.
+
+    The defaults are meant to be sensible and fast, not tuned; the
+    experiments of issue 5 will tune them.
+
+    Args:
+        layer (str, optional): Layer kind of
+            :class:`~pyg_tabular.nn.models.FeatureGraphNet`. (default: :obj:`"gat"`)
+        channels (int, optional): Channels per feature node. (default: :obj:`16`)
+        num_layers (int, optional): Attention layers. (default: :obj:`2`)
+        heads (int, optional): Attention heads. (default: :obj:`4`)
+        dropout (float, optional): Dropout probability. (default: :obj:`0.0`)
+        numeric_embedding (str, optional): ``"per_feature"`` or ``"shared"``.
+            (default: :obj:`"per_feature"`)
+        readout (str, optional): ``"flatten"`` or ``"mean"``.
+            (default: :obj:`"flatten"`)
+        head_channels (int, optional): Hidden width of the head.
+            (default: :obj:`64`)
+        num_groups (int, optional): Groups of ``layer="advanced-hier"``.
+            (default: :obj:`None`)
+        epochs (int, optional): Maximum number of epochs. (default: :obj:`100`)
+        batch_size (int, optional): Rows per step. (default: :obj:`256`)
+        lr (float, optional): AdamW learning rate. (default: :obj:`3e-3`)
+        weight_decay (float, optional): AdamW weight decay.
+            (default: :obj:`1e-5`)
+        validation_fraction (float, optional): Share of rows held out for
+            early stopping; ``0`` trains on all rows for :obj:`epochs` epochs
+            (stopping on the training loss). (default: :obj:`0.15`)
+        patience (int, optional): Epochs without improvement before stopping.
+            (default: :obj:`10`)
+        categorical_features (list, optional): Columns (names, or indices for
+            arrays) to encode as categories, overriding the detection.
+            (default: :obj:`None`)
+        random_state (int, optional): Seed of the split, the initialisation
+            and the batches; two fits with the same seed are identical.
+            (default: :obj:`None`)
+        progress (bool, optional): Show a tqdm progress bar over epochs.
+            (default: :obj:`True`)
+
+    Fitted attributes: ``classes_``, ``n_features_in_``,
+    ``feature_names_in_`` (DataFrames), ``model_``, ``history_``,
+    ``n_epochs_``, ``best_epoch_``.
+
+    Example:
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).normal(size=(64, 3))
+        >>> y = np.where(X[:, 0] > 0, "yes", "no")
+        >>> clf = FeatureGraphClassifier(epochs=3, random_state=0, progress=False)
+        >>> clf.fit(X, y).predict_proba(X[:2]).shape
+        (2, 2)
+        >>> clf.classes_.tolist(), clf.feature_attention().shape
+        (['no', 'yes'], (3, 3))
+    """
+
+    _task_kind = "classifier"
+    _estimator_type = "classifier"
+    classes_: np.ndarray
+
+    def _prepare_target(self, y: np.ndarray) -> str:
+        return _classification_task(y)
+
+    def _fit_target(self, target: Tensor) -> None:
+        pass
+
+    def _num_outputs(self) -> int:
+        return 1 if len(self.classes_) == 2 else len(self.classes_)
+
+    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
+        if out.size(-1) == 1:
+            return _binary_loss(out, target)
+        return F.cross_entropy(out, target)
+
+    def _target_state(self) -> dict[str, Any]:
+        return {"classes": self.classes_.tolist()}
+
+    def _load_target_state(self, state: dict[str, Any]) -> None:
+        self.classes_ = np.asarray(state["classes"])
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        r"""Class probabilities ``[n_samples, n_classes]``, columns in the order
+        of :attr:`classes_`."""
+        out = self._forward(X)
+        if out.size(-1) == 1:
+            positive = torch.sigmoid(out)
+            probabilities = torch.cat([1.0 - positive, positive], dim=-1)
+        else:
+            probabilities = out.softmax(dim=-1)
+        return probabilities.to(torch.float64).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        r"""The most probable class of each row, as labels of :attr:`classes_`."""
+        probabilities = self.predict_proba(X)  # checks that the estimator is fitted
+        return self.classes_[probabilities.argmax(axis=1)]
+
+    def score(self, X: Any, y: Any) -> float:
+        r"""Accuracy of :meth:`predict` on ``(X, y)``."""
+        truth = _as_target(y)
+        return float(np.mean(self.predict(X) == truth))
+
+
+__all__ = ["FeatureGraphClassifier"]

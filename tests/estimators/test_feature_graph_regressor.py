@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+import torch
+
+from pyg_tabular.estimators import FeatureGraphRegressor
+
+FAST = {"channels": 8, "heads": 2, "epochs": 40, "progress": False, "random_state": 0}
+
+
+def test_diabetes_r2():
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_diabetes(return_X_y=True)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(y))
+    train, test = order[:350], order[350:]
+    reg = FeatureGraphRegressor(**FAST).fit(X[train], y[train])
+    assert reg.score(X[test], y[test]) > 0.3
+    prediction = reg.predict(X[test])
+    assert prediction.shape == (len(test),) and prediction.dtype == np.float64
+    # Predictions are in the target's units, not standardized ones.
+    assert abs(prediction.mean() - y[train].mean()) < 0.3 * y[train].std()
+
+
+def test_dataframe_with_categories_and_nan_save_load(tmp_path):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.default_rng(0)
+    n = 150
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=n),
+            "shop": pd.Categorical(rng.choice(["a", "b"], size=n)),
+        }
+    )
+    y = 3.0 * frame["x"].to_numpy() + (frame["shop"] == "a").to_numpy() * 5.0
+    frame.loc[::9, "x"] = np.nan
+    reg = FeatureGraphRegressor(**FAST).fit(frame, pd.Series(y))
+    new = pd.DataFrame({"x": [np.nan, 0.5], "shop": ["zzz", "a"]})
+    assert np.isfinite(reg.predict(new)).all()
+    path = tmp_path / "reg.pt"
+    reg.save(path)
+    loaded = FeatureGraphRegressor.load(path)
+    assert np.array_equal(loaded.predict(frame), reg.predict(frame))
+    assert loaded.score(frame, y) == reg.score(frame, y)
+
+
+def test_random_state_and_clone():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3))
+    y = X.sum(1)
+    a = FeatureGraphRegressor(**{**FAST, "epochs": 4}).fit(X, y)
+    b = FeatureGraphRegressor(**{**FAST, "epochs": 4}).fit(X, y)
+    assert np.array_equal(a.predict(X), b.predict(X))
+    base = pytest.importorskip("sklearn.base")
+    copy = base.clone(a)
+    assert not hasattr(copy, "model_") and copy.get_params() == a.get_params()
+    assert base.is_regressor(a)
+    assert torch.is_tensor(a.model_.encoder.weight)
