@@ -270,7 +270,27 @@ def _build_sparse_rows(
     )
 
 
-def _row_width(graph: Any, num_features: int | None) -> int:
+def graph_layout(graph: Any, num_features: int | None = None) -> tuple[int, int, Tensor]:
+    r"""Returns ``(num_rows, row_width, node_batch)`` of a feature graph or batch.
+
+    The row width comes from :obj:`num_features`, else ``graph.row_width``,
+    else the width remembered by :func:`rows_to_graph` (empty batches), else
+    the largest ``feature_id``. A graph without ``batch`` is one row.
+    """
+    feature_id = graph.feature_id
+    node_batch = getattr(graph, "batch", None)
+    if isinstance(graph, Batch):
+        num_rows = graph.num_graphs
+    elif isinstance(node_batch, Tensor):
+        num_rows = int(node_batch.max()) + 1 if node_batch.numel() > 0 else 0
+    else:
+        num_rows = 1  # a single row's graph
+    if not isinstance(node_batch, Tensor):
+        node_batch = torch.zeros_like(feature_id)
+    return num_rows, _row_width(graph, feature_id, num_features), node_batch
+
+
+def _row_width(graph: Any, feature_id: Tensor, num_features: int | None) -> int:
     if num_features is not None:
         return num_features
     width = getattr(graph, "row_width", None)
@@ -281,7 +301,6 @@ def _row_width(graph: Any, num_features: int | None) -> int:
     hint = getattr(graph, "_row_width", None)
     if isinstance(hint, int):
         return hint
-    feature_id = graph.feature_id
     return int(feature_id.max()) + 1 if feature_id.numel() > 0 else 0
 
 
@@ -337,16 +356,7 @@ def graph_to_rows(
             f"node_values must have shape [{num_nodes}] or [{num_nodes}, C], one row "
             f"per node of graph (got shape {tuple(node_values.shape)})"
         )
-    width = _row_width(graph, num_features)
-    node_batch = getattr(graph, "batch", None)
-    if isinstance(graph, Batch):
-        num_rows = graph.num_graphs
-    elif isinstance(node_batch, Tensor):
-        num_rows = int(node_batch.max()) + 1 if node_batch.numel() > 0 else 0
-    else:
-        num_rows = 1  # a single row's graph
-    if node_batch is None:
-        node_batch = torch.zeros_like(feature_id)
+    num_rows, width, node_batch = graph_layout(graph, num_features)
     trailing = node_values.shape[1:]
 
     if num_nodes == num_rows * width and _is_canonical(graph, feature_id, num_rows, width):

@@ -6,7 +6,7 @@ identical, which is what lets ``load_state_dict`` move weights between them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
@@ -17,17 +17,28 @@ from torch_geometric.nn.inits import glorot, zeros
 from pyg_tabular.nn.functional import dense_diff_score, dense_gat_score
 
 
-def init_projection(
-    module: torch.nn.Module,
+def init_attention_layer(
+    module: Any,  # a conv or dense base; their class annotations type these attributes
     in_channels: int,
     out_channels: int,
+    *,
     heads: int,
     concat: bool,
+    negative_slope: float,
+    dropout: float,
+    add_self_loops: bool,
     bias: bool,
 ) -> None:
-    """Registers ``lin`` (no bias, as in GATConv) and the output ``bias``."""
-    # lin carries no bias so that a bias never enters the attention score;
-    # the learned offset is added after aggregation instead.
+    """Stores the hyperparameters and registers ``lin`` and the output ``bias``."""
+    module.in_channels = in_channels
+    module.out_channels = out_channels
+    module.heads = heads
+    module.concat = concat
+    module.negative_slope = float(negative_slope)
+    module.dropout = float(dropout)
+    module.add_self_loops = add_self_loops
+    # lin carries no bias (as in GATConv) so that no bias enters the attention
+    # score; the learned offset is added after aggregation instead.
     module.lin = Linear(in_channels, heads * out_channels, bias=False, weight_initializer="glorot")
     total_out = heads * out_channels if concat else out_channels
     if bias:

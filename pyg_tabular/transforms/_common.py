@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from torch_geometric.data import Batch, Data
+from torch_geometric.data import Data
 
 from pyg_tabular.data import graph_to_rows
 from pyg_tabular.utils.validation import check_finite, check_rank, to_tensor
@@ -14,35 +14,6 @@ from pyg_tabular.utils.validation import check_finite, check_rank, to_tensor
 
 def is_feature_graph(data: Any) -> bool:
     return isinstance(data, Data) and isinstance(getattr(data, "feature_id", None), Tensor)
-
-
-def num_rows_of(graph: Data) -> int:
-    if isinstance(graph, Batch):
-        return graph.num_graphs
-    node_batch = getattr(graph, "batch", None)
-    if isinstance(node_batch, Tensor):
-        return int(node_batch.max()) + 1 if node_batch.numel() > 0 else 0
-    return 1
-
-
-def row_width_of(graph: Data) -> int:
-    width = getattr(graph, "row_width", None)
-    if isinstance(width, Tensor) and width.numel() > 0:
-        return int(width.max())
-    if isinstance(width, int):
-        return width
-    hint = getattr(graph, "_row_width", None)
-    if isinstance(hint, int):
-        return hint
-    feature_id = graph.feature_id
-    return int(feature_id.max()) + 1 if feature_id.numel() > 0 else 0
-
-
-def node_batch_of(graph: Data) -> Tensor:
-    node_batch = getattr(graph, "batch", None)
-    if isinstance(node_batch, Tensor):
-        return node_batch
-    return torch.zeros_like(graph.feature_id)
 
 
 def check_node_values(data: Any, name: str = "data.x") -> Tensor:

@@ -8,7 +8,8 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.transforms import BaseTransform
 
-from pyg_tabular.transforms._common import check_node_values, num_rows_of
+from pyg_tabular.data.feature_graph import graph_layout
+from pyg_tabular.transforms._common import check_node_values
 
 # Node-level attributes of a feature graph; everything else is per graph or per edge.
 _NODE_KEYS = ("x", "feature_id", "batch")
@@ -89,7 +90,7 @@ class DropMissingFeatures(BaseTransform):
     ) -> None:
         if not isinstance(old_batch, Tensor):
             return
-        num_rows = num_rows_of(data)
+        num_rows = graph_layout(data)[0]
         device = keep.device
         zero = torch.zeros(1, dtype=torch.long, device=device)
         node_counts = torch.bincount(old_batch[keep], minlength=num_rows)

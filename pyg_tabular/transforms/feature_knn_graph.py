@@ -10,13 +10,11 @@ from torch_geometric.data import Batch, Data
 from torch_geometric.data.datapipes import functional_transform
 from torch_geometric.transforms import BaseTransform
 
+from pyg_tabular.data.feature_graph import graph_layout
 from pyg_tabular.transforms._common import (
     check_node_values,
     fit_rows,
     is_feature_graph,
-    node_batch_of,
-    num_rows_of,
-    row_width_of,
 )
 
 
@@ -169,15 +167,13 @@ class FeatureKNNGraph(BaseTransform):
             )
         num_features = self.num_features
         assert num_features is not None
-        width = row_width_of(data)
+        num_rows, width, node_batch = graph_layout(data)
         if width != num_features:
             raise ValueError(
                 f"data has rows of {width} features, but {self.__class__.__name__} was "
                 f"fitted on {num_features}"
             )
         feature_id = data.feature_id
-        node_batch = node_batch_of(data)
-        num_rows = num_rows_of(data)
         device = feature_id.device
         template = template.to(device)
 

@@ -14,7 +14,7 @@ from torch_geometric.nn.inits import zeros
 from torch_geometric.utils import add_self_loops as add_loops
 from torch_geometric.utils import remove_self_loops
 
-from pyg_tabular.nn._attention_parameters import init_projection
+from pyg_tabular.nn._attention_parameters import init_attention_layer
 from pyg_tabular.nn.functional import (
     complete_blocks,
     dense_attention,
@@ -165,6 +165,13 @@ class FeatureAttentionConv(MessagePassing):
     :meth:`edge_attention` (which calls :meth:`edge_updater`).
     """
 
+    in_channels: int
+    out_channels: int
+    heads: int
+    concat: bool
+    negative_slope: float
+    dropout: float
+    add_self_loops: bool
     lin: Linear
     bias: torch.nn.Parameter | None
 
@@ -191,15 +198,17 @@ class FeatureAttentionConv(MessagePassing):
         # Node features are [..., N, H, C]: nodes sit at dim -3 for both the
         # batched form ([N, H, C]) and the static form ([B, F, H, C]).
         super().__init__(node_dim=-3, **kwargs)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.heads = heads
-        self.concat = concat
-        self.negative_slope = float(negative_slope)
-        self.dropout = float(dropout)
-        self.add_self_loops = add_self_loops
-
-        init_projection(self, in_channels, out_channels, heads, concat, bias)
+        init_attention_layer(
+            self,
+            in_channels,
+            out_channels,
+            heads=heads,
+            concat=concat,
+            negative_slope=negative_slope,
+            dropout=dropout,
+            add_self_loops=add_self_loops,
+            bias=bias,
+        )
 
     def reset_parameters(self) -> None:
         super().reset_parameters()

@@ -7,7 +7,7 @@ from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 
-from pyg_tabular.nn._attention_parameters import init_projection
+from pyg_tabular.nn._attention_parameters import init_attention_layer
 from pyg_tabular.nn.conv._base import attend_dense, check_hyperparameters, check_node_features
 
 
@@ -18,6 +18,13 @@ class DenseFeatureAttention(torch.nn.Module):
     mirrors, so ``load_state_dict`` works in both directions.
     """
 
+    in_channels: int
+    out_channels: int
+    heads: int
+    concat: bool
+    negative_slope: float
+    dropout: float
+    add_self_loops: bool
     lin: Linear
     bias: torch.nn.Parameter | None
 
@@ -34,15 +41,17 @@ class DenseFeatureAttention(torch.nn.Module):
     ) -> None:
         check_hyperparameters(in_channels, out_channels, heads, negative_slope, dropout)
         super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.heads = heads
-        self.concat = concat
-        self.negative_slope = float(negative_slope)
-        self.dropout = float(dropout)
-        self.add_self_loops = add_self_loops
-
-        init_projection(self, in_channels, out_channels, heads, concat, bias)
+        init_attention_layer(
+            self,
+            in_channels,
+            out_channels,
+            heads=heads,
+            concat=concat,
+            negative_slope=negative_slope,
+            dropout=dropout,
+            add_self_loops=add_self_loops,
+            bias=bias,
+        )
 
     def reset_parameters(self) -> None:
         self.lin.reset_parameters()
