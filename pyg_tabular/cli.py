@@ -11,8 +11,10 @@ from pathlib import Path
 
 import torch
 
+from pyg_tabular import compare as compare_module
+
 DEFAULT_DATASET = "breast_cancer"
-DEFAULT_MODELS = "mlp,gatconv,feature-gat,gfa,advanced"
+DEFAULT_MODELS = "mlp,hgb,gatconv,gatv2,transformer,gfa,advanced,advanced-hier"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +40,18 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("--batch-size", type=int, default=128)
     compare.add_argument("--max-rows", type=int, default=None, help="subsample the table")
     compare.add_argument("--threads", type=int, default=2, help="torch CPU threads")
-    compare.add_argument("--out", type=Path, default=None, help="write results.csv/.md here")
+    compare.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write runs.csv, results.csv, results.md and PNG plots here",
+    )
+    compare.add_argument(
+        "--in-process",
+        action="store_true",
+        help="train every model in this process (faster start; the memory column then "
+        "shows this process's peak rather than each model's own)",
+    )
     return parser
 
 
@@ -47,10 +60,10 @@ def _compare(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(args.threads)
     names = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = [name for name in names if name not in compare.MODELS]
+    unknown = [name for name in names if name not in compare.model_names()]
     if unknown:
         print(
-            f"error: --models has unknown names {unknown}; known: {sorted(compare.MODELS)}",
+            f"error: --models has unknown names {unknown}; known: {compare.model_names()}",
             file=sys.stderr,
         )
         return 2
@@ -67,35 +80,84 @@ def _compare(args: argparse.Namespace) -> int:
         task = compare.load_task(args.dataset, seed=seed, max_rows=args.max_rows)
         if seed == 0:
             print(
-                f"dataset {task.name}: {task.kind}, {task.train.x.size(1)} features, "
+                f"dataset {task.name}: {task.kind}, {task.train.x.size(1)} features "
+                f"({len(task.cardinalities)} categorical), "
                 f"{task.train.x.size(0)}/{task.val.x.size(0)}/{task.test.x.size(0)} "
-                f"train/val/test rows; {args.seeds} seeds, <= {args.epochs} epochs"
+                f"train/val/test rows; {args.seeds} seeds, <= {args.epochs} epochs",
+                flush=True,
             )
         for name in names:
-            result = compare.train_one(
-                name, task, seed=seed, epochs=args.epochs, batch_size=args.batch_size
-            )
+            options = dict(epochs=args.epochs, batch_size=args.batch_size)
+            if args.in_process:
+                result = compare.train_one(name, task, seed=seed, **options)
+            else:
+                result = compare.train_isolated(
+                    name,
+                    args.dataset,
+                    seed=seed,
+                    max_rows=args.max_rows,
+                    threads=args.threads,
+                    **options,
+                )
             results.append(result)
             shown = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
-            print(f"  seed {seed} {name:>12}: {shown} ({result.epochs_run} epochs)", flush=True)
+            print(
+                f"  seed {seed} {name:>14}: {shown} ({result.epochs_run} "
+                f"{'iterations' if name == 'hgb' else 'epochs'}, {result.peak_mb:.0f} MiB peak)",
+                flush=True,
+            )
 
     rows = compare.summarize(results)
     table = compare.format_table(rows)
     print()
     print(table)
-    print(
-        f"\npeak RSS of this process: {compare.peak_rss_mb():.0f} MiB; "
-        f"total {time.perf_counter() - started:.1f} s"
-    )
+    print(f"\ntotal {time.perf_counter() - started:.1f} s")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with open(args.out / "results.csv", "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-        (args.out / "results.md").write_text(table + "\n", encoding="utf-8")
-        print(f"wrote {args.out / 'results.csv'} and {args.out / 'results.md'}")
+        _write_outputs(args.out, task, results, rows, table)
     return 0
+
+
+def _write_outputs(
+    out: Path,
+    task: compare_module.Task,
+    results: list[compare_module.RunResult],
+    rows: list[dict[str, object]],
+    table: str,
+) -> None:
+    compare = compare_module
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(out / "runs.csv", "w", newline="") as handle:
+        metrics = list(results[0].metrics)
+        fields = ["model", "seed", *metrics, "params", "seconds_per_epoch", "rows_per_second"]
+        fields += ["epochs_run", "peak_mb", "added_mb"]
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        for result in results:
+            record = {f: getattr(result, f) for f in fields if f not in metrics}
+            writer.writerow({**record, **result.metrics})
+    (out / "results.md").write_text(table + "\n", encoding="utf-8")
+    written = ["runs.csv", "results.csv", "results.md"]
+    try:
+        from pyg_tabular import plotting
+    except ImportError:  # pragma: no cover - plotting is the optional [plot] extra
+        print("matplotlib is not installed: no plots (pip install 'pyg-tabular[plot]')")
+    else:
+        monitor = "rmse" if task.kind == "regression" else "accuracy"
+        plotting.plot_learning_curves(results, monitor, out / "learning_curves.png")
+        plotting.plot_metric_bars(results, monitor, out / "metric_bars.png")
+        written += ["learning_curves.png", "metric_bars.png"]
+        best = compare.best_model(results, task.kind, compare.ATTENTION_MODELS)
+        if best is not None:
+            attention = next(r.attention for r in results if r.model == best)
+            title = f"{task.name}: feature attention of {best} (last layer, test rows)"
+            plotting.plot_attention(attention, task.feature_names, title, out / "attention.png")
+            written.append("attention.png")
+    print(f"wrote {', '.join(written)} to {out}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

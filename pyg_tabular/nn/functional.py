@@ -54,6 +54,9 @@ vector shared by all heads), e.g. PyG's ``[1, H, D]``.
 
 from __future__ import annotations
 
+import weakref
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -689,6 +692,31 @@ def complete_blocks(edge_index: Tensor, num_nodes: int) -> tuple[int, bool] | No
         >>> complete_blocks(torch.tensor([[0, 1], [0, 1]]), 3) is None
         True
     """
+    # The answer depends on the index's values; under torch.compile that
+    # would break the graph, so compiled code takes the generic path.
+    if torch.compiler.is_compiling():
+        return None
+    key = (num_nodes, edge_index._version)
+    cached = _COMPLETE_CACHE.get(id(edge_index))
+    # The weak reference proves it is the same tensor (ids are reused after
+    # a tensor dies); the version counter proves it was not written since.
+    if cached is not None and cached[0]() is edge_index and cached[1] == key:
+        return cached[2]
+    found = _find_complete_blocks(edge_index, num_nodes)
+    if len(_COMPLETE_CACHE) >= _COMPLETE_CACHE_SIZE:
+        _COMPLETE_CACHE.pop(next(iter(_COMPLETE_CACHE)))
+    _COMPLETE_CACHE[id(edge_index)] = (weakref.ref(edge_index), key, found)
+    return found
+
+
+# id(edge_index) -> (weak reference, (num_nodes, version), result): a model
+# calls several convs on one edge_index per step, and a static template is
+# reused every step.
+_COMPLETE_CACHE: dict[int, tuple[Any, tuple[int, int], tuple[int, bool] | None]] = {}
+_COMPLETE_CACHE_SIZE = 16
+
+
+def _find_complete_blocks(edge_index: Tensor, num_nodes: int) -> tuple[int, bool] | None:
     num_edges = edge_index.size(1)
     if num_nodes <= 0 or num_edges == 0 or num_edges % num_nodes != 0:
         return None

@@ -1,0 +1,122 @@
+r"""Plots of a comparison run: learning curves, metric bars and feature attention.
+
+matplotlib is optional (``pip install pyg-tabular[plot]``) and imported by
+the functions that need it, with the non-interactive ``Agg`` backend so the
+plots render on machines without a display. Every function returns the
+:class:`matplotlib.figure.Figure` and writes a PNG when given a path.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyg_tabular.compare import RunResult
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+    except ImportError as error:  # pragma: no cover - depends on the install
+        raise ImportError("plotting needs matplotlib: pip install 'pyg-tabular[plot]'") from error
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure: Any, path: str | Path | None) -> Any:
+    if path is not None:
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+    return figure
+
+
+def _mean_curve(histories: Sequence[Sequence[float]]) -> list[float]:
+    # Seeds stop early at different epochs: average the seeds still running.
+    length = max(len(h) for h in histories)
+    return [statistics.mean(h[i] for h in histories if len(h) > i) for i in range(length)]
+
+
+def plot_learning_curves(
+    results: Sequence[RunResult], metric: str, path: str | Path | None = None
+) -> Any:
+    r"""Validation :obj:`metric` per epoch for every model, the mean over seeds.
+
+    Gradient boosting counts boosting iterations, not epochs, so it gets its
+    own panel when present.
+    """
+    plt = _pyplot()
+    names = list(dict.fromkeys(r.model for r in results))
+    boosted = [n for n in names if n == "hgb"]
+    neural = [n for n in names if n != "hgb"]
+    panels = [(neural, "epoch")] if neural else []
+    if boosted:
+        panels.append((boosted, "boosting iteration"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.2), squeeze=False)
+    for axis, (group, unit) in zip(axes[0], panels):
+        for name in group:
+            curve = _mean_curve([r.history for r in results if r.model == name])
+            axis.plot(range(1, len(curve) + 1), curve, label=name)
+        axis.set_xlabel(unit)
+        axis.set_ylabel(f"validation {metric}")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle("Learning curves (mean over seeds)")
+    return _save(figure, path)
+
+
+def plot_metric_bars(
+    results: Sequence[RunResult], metric: str, path: str | Path | None = None
+) -> Any:
+    r"""Test :obj:`metric` per model: the mean over seeds, the std as error bar."""
+    plt = _pyplot()
+    names = list(dict.fromkeys(r.model for r in results))
+    values = [[r.metrics[metric] for r in results if r.model == n] for n in names]
+    means = [statistics.mean(v) for v in values]
+    spreads = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
+    figure, axis = plt.subplots(figsize=(max(5.0, 0.8 * len(names) + 2), 4.2))
+    axis.bar(names, means, yerr=spreads, capsize=4, color="tab:blue", alpha=0.8)
+    low = min(m - s for m, s in zip(means, spreads))
+    high = max(m + s for m, s in zip(means, spreads))
+    margin = 0.15 * (high - low) if high > low else 0.05 * abs(high) + 1e-3
+    axis.set_ylim(low - margin, high + margin)  # differences, not the distance from 0
+    axis.set_ylabel(f"test {metric}")
+    axis.tick_params(axis="x", rotation=30)
+    axis.grid(axis="y", alpha=0.3)
+    axis.set_title(f"Test {metric}: mean ± std over seeds")
+    return _save(figure, path)
+
+
+def plot_attention(
+    attention: Any, feature_names: Sequence[str], title: str = "", path: str | Path | None = None
+) -> Any:
+    r"""Heatmap of an ``[F, F]`` attention matrix; row ``i`` is what feature
+    ``i`` attends to, labelled with the feature names on both axes."""
+    import numpy as np
+
+    plt = _pyplot()
+    matrix = np.asarray(attention, dtype=float)
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"attention must be a square [F, F] matrix (got shape {matrix.shape})")
+    if len(feature_names) != matrix.shape[0]:
+        raise ValueError(
+            f"feature_names must name the {matrix.shape[0]} features "
+            f"(got {len(feature_names)} names)"
+        )
+    size = min(14.0, 3.0 + 0.35 * matrix.shape[0])
+    figure, axis = plt.subplots(figsize=(size + 1.5, size))
+    image = axis.imshow(matrix, cmap="viridis")
+    ticks = range(matrix.shape[0])
+    axis.set_xticks(ticks, labels=list(feature_names), rotation=90, fontsize=7)
+    axis.set_yticks(ticks, labels=list(feature_names), fontsize=7)
+    axis.set_xlabel("attended feature j")
+    axis.set_ylabel("attending feature i")
+    axis.set_title(title or "Feature attention")
+    figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+    return _save(figure, path)
+
+
+__all__ = ["plot_learning_curves", "plot_metric_bars", "plot_attention"]

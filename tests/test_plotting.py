@@ -1,0 +1,58 @@
+import pytest
+import torch
+
+pytest.importorskip("matplotlib")
+
+from pyg_tabular import compare, plotting  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _results():
+    def run(name, seed, value, history):
+        return compare.RunResult(
+            name, seed, {"accuracy": value}, 10, 0.1, 1.0, len(history), history
+        )
+
+    return [
+        run("mlp", 0, 0.90, [0.7, 0.8, 0.9]),
+        run("mlp", 1, 0.80, [0.6, 0.8]),
+        run("hgb", 0, 0.95, [0.5] * 30),
+        run("hgb", 1, 0.85, [0.6] * 30),
+    ]
+
+
+def test_learning_curves_average_the_seeds_still_running(tmp_path):
+    figure = plotting.plot_learning_curves(_results(), "accuracy", tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes().startswith(PNG_MAGIC)
+    neural, boosted = figure.axes[:2]
+    (mlp_line,) = neural.get_lines()
+    assert list(mlp_line.get_ydata()) == pytest.approx([0.65, 0.8, 0.9])
+    assert boosted.get_xlabel() == "boosting iteration"
+    assert [line.get_label() for line in boosted.get_lines()] == ["hgb"]
+
+
+def test_metric_bars_show_mean_and_spread(tmp_path):
+    figure = plotting.plot_metric_bars(_results(), "accuracy", tmp_path / "bars.png")
+    assert (tmp_path / "bars.png").read_bytes().startswith(PNG_MAGIC)
+    heights = [patch.get_height() for patch in figure.axes[0].patches]
+    assert heights == pytest.approx([0.85, 0.90])
+
+
+def test_attention_heatmap_is_labelled_with_feature_names(tmp_path):
+    names = ["age", "income", "city"]
+    attention = torch.softmax(torch.randn(3, 3), -1)
+    figure = plotting.plot_attention(attention, names, "t", tmp_path / "a.png")
+    assert (tmp_path / "a.png").read_bytes().startswith(PNG_MAGIC)
+    axis = figure.axes[0]
+    assert [t.get_text() for t in axis.get_xticklabels()] == names
+    assert [t.get_text() for t in axis.get_yticklabels()] == names
+    shown = torch.as_tensor(axis.images[0].get_array().data)
+    torch.testing.assert_close(shown, attention.double())
+
+
+def test_attention_heatmap_rejects_mismatched_names():
+    with pytest.raises(ValueError, match="feature_names must name the 3 features"):
+        plotting.plot_attention(torch.eye(3), ["a", "b"])
+    with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
+        plotting.plot_attention(torch.zeros(2, 3), ["a", "b"])
