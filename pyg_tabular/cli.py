@@ -43,8 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--out",
         type=Path,
-        default=None,
-        help="write runs.csv, results.csv, results.md and PNG plots here",
+        default=Path("compare-results"),
+        help="write runs.csv, results.csv, results.md and PNG plots here "
+        "(default: compare-results/)",
     )
     compare.add_argument(
         "--in-process",

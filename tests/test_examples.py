@@ -30,3 +30,5 @@ def test_there_is_one_example_per_use():
         "custom_feature_graph.py",
     }
     assert expected <= names, expected - names
+    # The DDP example needs torchrun; tests/test_distributed.py runs it in 2 processes.
+    assert "ddp_train.py" in {path.name for path in ALL_EXAMPLES}

@@ -16,12 +16,14 @@ from pyg_tabular.datasets.named_datasets import (
     load_digits,
     load_wine,
 )
+from pyg_tabular.datasets.streaming_tabular_loader import StreamingTabularLoader
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
 from pyg_tabular.datasets.tabular_loader import TabularLoader
 
 __all__ = [
     "TabularDataset",
     "TabularLoader",
+    "StreamingTabularLoader",
     "load_dataset",
     "load_breast_cancer",
     "load_digits",

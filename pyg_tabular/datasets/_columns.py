@@ -165,3 +165,66 @@ def encode(values: np.ndarray, vocabulary: Sequence[Any]) -> np.ndarray:
 
 def as_int64_tensor(array: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
+
+
+def class_task(task: str, classes: Sequence[Any], label: str) -> str:
+    """``"binary"`` or ``"multiclass"`` for :obj:`classes` of the target named
+    :obj:`label`; :obj:`task` is ``"classification"`` (either) or one of them."""
+    if len(classes) < 2:
+        raise ValueError(f"target {label} must have at least two classes (got {classes})")
+    if task == "classification":
+        task = "binary" if len(classes) == 2 else "multiclass"
+    if task == "binary" and len(classes) != 2:
+        raise ValueError(
+            f"task='binary' needs exactly two classes; target {label} has "
+            f"{len(classes)}: {list(classes)[:10]}"
+        )
+    return task
+
+
+class ColumnSchema:
+    r"""The column properties shared by :class:`TabularDataset` and
+    :class:`StreamingTabularLoader`, read from their fitted
+    ``numeric_names``, ``categorical_names``, ``vocabularies`` and scaler."""
+
+    numeric_names: list[str]
+    categorical_names: list[str]
+    vocabularies: dict[str, list[Any]]
+    _scaler: Any
+
+    @property
+    def feature_names(self) -> list[str]:
+        r"""Numeric column names, then categorical ones: the column order of ``x``."""
+        return self.numeric_names + self.categorical_names
+
+    @property
+    def num_numeric(self) -> int:
+        r"""Number of numeric columns; they come first in ``x``."""
+        return len(self.numeric_names)
+
+    @property
+    def num_categorical(self) -> int:
+        r"""Number of categorical columns."""
+        return len(self.categorical_names)
+
+    @property
+    def num_features(self) -> int:
+        r"""Number of feature columns :math:`F`."""
+        return self.num_numeric + self.num_categorical
+
+    @property
+    def cardinalities(self) -> list[int]:
+        r"""Codes per categorical column, the reserved ``0`` included."""
+        return [len(self.vocabularies[n]) + 1 for n in self.categorical_names]
+
+    @property
+    def mean(self) -> Tensor:
+        r"""Fitted means of the numeric columns, ``[F_num]`` (float64)."""
+        assert self._scaler.mean is not None
+        return self._scaler.mean.view(-1)
+
+    @property
+    def std(self) -> Tensor:
+        r"""Fitted standard deviations of the numeric columns (``1`` for constant ones)."""
+        assert self._scaler.std is not None
+        return self._scaler.std.view(-1)

@@ -12,8 +12,10 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pyg_tabular.datasets._columns import (
+    ColumnSchema,
     Table,
     as_int64_tensor,
+    class_task,
     encode,
     is_missing,
     unique_labels,
@@ -25,7 +27,7 @@ SPLITS = ("train", "val", "test")
 _IMPUTE_MODES = (None, "mean")
 
 
-class TabularDataset(Dataset):
+class TabularDataset(ColumnSchema, Dataset):
     r"""A table of numeric and categorical columns and a target, encoded for
     feature-graph models with statistics fitted on the training split only.
 
@@ -249,15 +251,7 @@ class TabularDataset(Dataset):
                     ) from None
             return task, None, torch.from_numpy(values.astype(np.float64)).to(self.dtype)
         classes = unique_labels(values)
-        if len(classes) < 2:
-            raise ValueError(f"target {label} must have at least two classes (got {classes})")
-        if task == "classification":
-            task = "binary" if len(classes) == 2 else "multiclass"
-        if task == "binary" and len(classes) != 2:
-            raise ValueError(
-                f"task='binary' needs exactly two classes; target {label} has "
-                f"{len(classes)}: {classes[:10]}"
-            )
+        task = class_task(task, classes, label)
         codes = encode(values, classes) - 1
         return task, classes, as_int64_tensor(codes)
 
@@ -346,43 +340,6 @@ class TabularDataset(Dataset):
     def y(self) -> Tensor | None:
         r"""Alias of :attr:`target`."""
         return self.target
-
-    @property
-    def feature_names(self) -> list[str]:
-        r"""Numeric column names, then categorical ones: the column order of :attr:`x`."""
-        return self.numeric_names + self.categorical_names
-
-    @property
-    def num_numeric(self) -> int:
-        r"""Number of numeric columns; they come first in :attr:`x`."""
-        return len(self.numeric_names)
-
-    @property
-    def num_categorical(self) -> int:
-        r"""Number of categorical columns."""
-        return len(self.categorical_names)
-
-    @property
-    def num_features(self) -> int:
-        r"""Number of feature columns :math:`F`."""
-        return self.num_numeric + self.num_categorical
-
-    @property
-    def cardinalities(self) -> list[int]:
-        r"""Codes per categorical column, the reserved ``0`` included."""
-        return [len(self.vocabularies[n]) + 1 for n in self.categorical_names]
-
-    @property
-    def mean(self) -> Tensor:
-        r"""Training means of the numeric columns, ``[F_num]`` (float64)."""
-        assert self._scaler.mean is not None
-        return self._scaler.mean.view(-1)
-
-    @property
-    def std(self) -> Tensor:
-        r"""Training standard deviations of the numeric columns (``1`` for constant ones)."""
-        assert self._scaler.std is not None
-        return self._scaler.std.view(-1)
 
     def index(self, split: str | None = "train") -> Tensor:
         r"""Row indices of :obj:`split` (``"train"``, ``"val"``, ``"test"``; :obj:`None`: all)."""

@@ -12,6 +12,7 @@ from torch_geometric.data import Batch
 from pyg_tabular.data import rows_to_graph
 from pyg_tabular.data.edge_index import check_template
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
+from pyg_tabular.distributed import _check_replicas, shard_indices
 
 _MISSING_MODES = ("error", "drop")
 # Odd 64-bit multiplier (golden ratio): spreads (seed, epoch) pairs over seeds.
@@ -34,6 +35,17 @@ class TabularLoader:
     :obj:`seed` and :math:`e`: two loaders with the same seed yield the same
     batches, and each new iteration (epoch) reshuffles. Call
     :meth:`set_epoch` to choose the epoch, e.g. when resuming.
+
+    For data-parallel training (see :mod:`pyg_tabular.distributed`), give each
+    process its :obj:`rank` among :obj:`num_replicas`: every rank draws the
+    same global batches and keeps its own contiguous, disjoint slice of each
+    (:func:`~pyg_tabular.distributed.shard_indices`), so all ranks take
+    :obj:`len(loader)` steps per epoch. The shuffle must then be drawn from
+    the same :obj:`seed` on every rank. Slices differ in size by at most one
+    row (a global batch smaller than :obj:`num_replicas` leaves some ranks
+    empty); with a :obj:`batch_size` divisible by :obj:`num_replicas` and
+    :obj:`drop_last`, DDP's average of the ranks' mean losses is the mean loss
+    of the global batch.
 
     Category codes enter the graphs as node values (as floats, after the
     numeric columns); nodes with ``feature_id >= dataset.num_numeric`` are
@@ -61,6 +73,10 @@ class TabularLoader:
             template. (default: :obj:`True`)
         static (bool, optional): Yield ``(x [B, F, 1], y)`` instead of
             :class:`~torch_geometric.data.Batch` objects. (default: :obj:`False`)
+        num_replicas (int, optional): Number of processes that share each
+            batch. (default: :obj:`1`)
+        rank (int, optional): This process's rank in ``[0, num_replicas)``,
+            e.g. :func:`torch.distributed.get_rank`. (default: :obj:`0`)
 
     Example:
         >>> import torch
@@ -72,6 +88,9 @@ class TabularLoader:
         >>> xs, y = next(iter(TabularLoader(ds, batch_size=4, static=True)))
         >>> tuple(xs.shape), tuple(y.shape)
         ((4, 2, 1), (4,))
+        >>> ranks = [TabularLoader(ds, batch_size=4, num_replicas=2, rank=r) for r in (0, 1)]
+        >>> [[batch.y.tolist() for batch in loader] for loader in ranks]
+        [[[0.0, 1.0], [4.0]], [[2.0, 3.0], []]]
     """
 
     def __init__(
@@ -87,6 +106,8 @@ class TabularLoader:
         edge_index: Any = None,
         self_loops: bool = True,
         static: bool = False,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         if not isinstance(dataset, TabularDataset):
             raise ValueError(f"dataset must be a TabularDataset (got {type(dataset).__name__})")
@@ -96,6 +117,12 @@ class TabularLoader:
             raise ValueError(f"missing must be one of {_MISSING_MODES} (got {missing!r})")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an int or None (got {seed!r})")
+        _check_replicas(num_replicas, rank)
+        if num_replicas > 1 and shuffle and seed is None:
+            raise ValueError(
+                f"seed is required with shuffle=True and num_replicas={num_replicas}: every "
+                "rank must draw the same order"
+            )
         self.dataset = dataset
         self.split = split
         self.batch_size = batch_size
@@ -104,6 +131,8 @@ class TabularLoader:
         self.missing = missing
         self.self_loops = self_loops
         self.static = static
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.seed = int(torch.randint(0, 2**62, ())) if seed is None else seed
         self.epoch = 0
 
@@ -145,6 +174,8 @@ class TabularLoader:
         stop = len(self) * self.batch_size
         for start in range(0, min(stop, order.numel()), self.batch_size):
             rows = order[start : start + self.batch_size]
+            if self.num_replicas > 1:
+                rows = shard_indices(rows, num_replicas=self.num_replicas, rank=self.rank)
             x = self._x[rows]
             y = None if self._y is None else self._y[rows]
             if self.static:
@@ -166,9 +197,12 @@ class TabularLoader:
         return -(-num_rows // self.batch_size)
 
     def __repr__(self) -> str:
+        shard = ""
+        if self.num_replicas > 1:
+            shard = f", num_replicas={self.num_replicas}, rank={self.rank}"
         return (
             f"{self.__class__.__name__}(split={self.split!r}, rows={self._x.size(0)}, "
-            f"batch_size={self.batch_size}, shuffle={self.shuffle})"
+            f"batch_size={self.batch_size}, shuffle={self.shuffle}{shard})"
         )
 
 

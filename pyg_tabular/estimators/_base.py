@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 import pyg_tabular.typing as _typing
+from pyg_tabular import distributed as _distributed
 from pyg_tabular.datasets._columns import Table, encode, is_missing, unique_labels
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
 from pyg_tabular.nn.models import FeatureGraphNet
@@ -133,7 +134,7 @@ class _FeatureGraphEstimator:
         self,
         *,
         layer: str = "gat",
-        channels: int = 16,
+        channels: int = 32,
         num_layers: int = 2,
         heads: int = 4,
         dropout: float = 0.0,
@@ -143,7 +144,7 @@ class _FeatureGraphEstimator:
         num_groups: int | None = None,
         epochs: int = 100,
         batch_size: int = 256,
-        lr: float = 3e-3,
+        lr: float = 1e-3,
         weight_decay: float = 1e-5,
         validation_fraction: float = 0.15,
         patience: int = 10,
@@ -260,6 +261,18 @@ class _FeatureGraphEstimator:
     def fit(self, X: Any, y: Any) -> _FeatureGraphEstimator:
         r"""Fits encodings (on the training part only) and the network.
 
+        Data-parallel training: when a :mod:`torch.distributed` process group
+        of two or more processes is initialized (e.g. under ``torchrun``, see
+        :func:`~pyg_tabular.distributed.setup_distributed`), every process
+        calls :meth:`fit` with the same data; the network trains on the CPU
+        wrapped in :class:`~torch.nn.parallel.DistributedDataParallel`, each
+        process taking its slice of every mini-batch, and all processes end
+        with the same weights. The backend must handle CPU tensors
+        (``"gloo"``). The seed of ``random_state=None`` is rank 0's; the
+        losses in :attr:`history_` are those of the whole training split and
+        rank 0's validation loss decides early stopping; only rank 0 shows a
+        progress bar.
+
         Args:
             X (pandas.DataFrame or array-like): ``[n_samples, n_features]``;
                 object, category, string and bool columns are categorical
@@ -276,6 +289,8 @@ class _FeatureGraphEstimator:
         task = self._prepare_target(y)
         if self.random_state is None:
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
+            if _distributed.get_world_size() > 1:
+                seed = int(_broadcast(torch.tensor(seed, dtype=torch.int64)))
         else:
             seed = int(self.random_state)
         is_frame = _is_dataframe(X)
@@ -352,8 +367,21 @@ class _FeatureGraphEstimator:
         best_loss, best_state, stale = math.inf, None, 0
         self.history_: list[dict[str, float]] = []
         epochs = range(int(self.epochs))
+        world_size = _distributed.get_world_size()
+        rank = _distributed.get_rank()
+        network: torch.nn.Module = model
+        if world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # The model has no running statistics: its buffers never change and
+            # need no copy from rank 0 at every step. Newer PyTorch renamed the
+            # flag and warns about the old name.
+            parameters = inspect.signature(DistributedDataParallel).parameters
+            flag = "forward_sync_buffers" if "forward_sync_buffers" in parameters else None
+            options: dict[str, Any] = {flag or "broadcast_buffers": False}
+            network = DistributedDataParallel(model, **options)
         bar = None
-        if self.progress and _typing.WITH_TQDM:
+        if self.progress and _typing.WITH_TQDM and rank == 0:
             from tqdm.auto import tqdm
 
             bar = tqdm(epochs, desc=type(self).__name__, leave=False)
@@ -364,11 +392,18 @@ class _FeatureGraphEstimator:
                 int(self.batch_size)
             ):
                 optimizer.zero_grad()
-                loss = self._loss(model(numeric[chunk], categorical[chunk]), target[chunk])
-                loss.backward()
+                if world_size > 1:
+                    loss, chunk = self._sharded_loss(network, chunk, numeric, categorical, target)
+                else:
+                    loss = self._loss(model(numeric[chunk], categorical[chunk]), target[chunk])
+                    loss.backward()
                 optimizer.step()
                 total += float(loss.detach()) * chunk.numel()
                 count += chunk.numel()
+            if world_size > 1:
+                sums = torch.tensor([total, count], dtype=torch.float64)
+                torch.distributed.all_reduce(sums)
+                total, count = float(sums[0]), int(sums[1])
             train_loss = total / max(count, 1)
             monitored = train_loss
             record = {"epoch": float(epoch), "loss": train_loss}
@@ -378,6 +413,9 @@ class _FeatureGraphEstimator:
                     monitored = float(
                         self._loss(model(numeric[val], categorical[val]), target[val])
                     )
+                if world_size > 1:
+                    # Rank 0 decides, so that all ranks stop at the same epoch.
+                    monitored = float(_broadcast(torch.tensor(monitored, dtype=torch.float64)))
                 record["val_loss"] = monitored
             self.history_.append(record)
             if bar is not None:
@@ -396,6 +434,31 @@ class _FeatureGraphEstimator:
             model.load_state_dict(best_state)
         model.eval()
         self.n_epochs_ = len(self.history_)
+
+    def _sharded_loss(
+        self,
+        network: torch.nn.Module,
+        chunk: Tensor,
+        numeric: Tensor,
+        categorical: Tensor,
+        target: Tensor,
+    ) -> tuple[Tensor, Tensor]:
+        r"""Backward pass of this rank's slice of the global batch :obj:`chunk`.
+
+        The slice's mean loss is weighted by ``n_local * world_size / n_global``,
+        so that DDP's average over ranks is the mean loss of the global batch
+        even when the slices differ in size. Returns the slice's mean loss and
+        the slice.
+        """
+        world_size = _distributed.get_world_size()
+        local = _distributed.shard_indices(chunk)
+        # A global batch smaller than the world leaves some ranks no rows; DDP
+        # still needs their forward and backward pass, so they run one row
+        # of the batch with weight zero.
+        rows = local if local.numel() > 0 else chunk[:1]
+        loss = self._loss(network(numeric[rows], categorical[rows]), target[rows])
+        (loss * (local.numel() * world_size / chunk.numel())).backward()
+        return loss, local
 
     # ------------------------------------------------------------ inference
     def _check_fitted(self) -> None:
@@ -527,6 +590,12 @@ class _FeatureGraphEstimator:
         estimator.history_ = state["history"]
         estimator.n_epochs_ = len(estimator.history_)
         return estimator
+
+
+def _broadcast(value: Tensor) -> Tensor:
+    r"""Rank 0's :obj:`value` on every rank."""
+    torch.distributed.broadcast(value, src=0)
+    return value
 
 
 def _classification_task(y: np.ndarray) -> str:

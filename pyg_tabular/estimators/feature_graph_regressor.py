@@ -23,8 +23,9 @@ class FeatureGraphRegressor(_FeatureGraphEstimator):
     deviation of the training part; the network learns it under the mean
     squared error and :meth:`predict` maps back to the target's units.
 
-    The defaults are meant to be sensible and fast, not tuned; the
-    experiments of issue 5 will tune them.
+    The defaults (32 channels, 2 layers, 4 heads, learning rate
+    :math:`10^{-3}`) won or tied a sweep over five datasets; see the
+    experiments page of the docs.
 
     Args:
         **params: The arguments of :class:`FeatureGraphClassifier`, with the

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,8 +90,14 @@ class StandardizeFeatures(BaseTransform):
         mean = filled.sum(0) / count.clamp(min=1)
         centered = torch.where(observed, rows - mean, torch.zeros_like(rows))
         std = (centered.square().sum(0) / count.clamp(min=1)).sqrt()
-        # A constant or never-observed feature carries no scale: keep it unscaled.
-        std = torch.where(std > 0, std, torch.ones_like(std))
+        # A constant or never-observed feature carries no scale: keep it unscaled,
+        # centred on its exact value (a float sum of 1000 × 0.1 is not 100, and
+        # the rounding would otherwise become a ~1e-17 std that blows cells up).
+        high = rows.nan_to_num(-math.inf).amax(0)
+        low = rows.nan_to_num(math.inf).amin(0)
+        constant = high == low
+        mean = torch.where(constant, low, mean)
+        std = torch.where(constant | (std == 0), torch.ones_like(std), std)
         self.mean, self.std = mean, std
         return self
 

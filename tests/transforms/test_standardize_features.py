@@ -149,3 +149,16 @@ def test_repr_and_functional_name():
     assert repr(StandardizeFeatures()) == "StandardizeFeatures()"
     assert repr(StandardizeFeatures().fit(train_rows())) == "StandardizeFeatures(num_features=4)"
     assert "standardize_features" in IterDataPipe.functions
+
+
+def test_a_constant_column_is_centred_on_its_exact_value():
+    # 1000 × 0.1 sums to 100.00000000000001 in float64: without the exact
+    # constant check the mean is off by ~3e-17, the "std" is ~3e-17, and every
+    # cell would standardize to -1 instead of 0.
+    x = torch.full((1000, 2), 0.1, dtype=torch.float64)
+    x[:, 1] = torch.arange(1000.0)
+    transform = StandardizeFeatures().fit(x)
+    assert transform.mean[0].item() == 0.1 and transform.std[0].item() == 1.0
+    out = transform(x)
+    assert torch.equal(out[:, 0], torch.zeros(1000, dtype=out.dtype))
+    assert transform.std[1].item() > 1.0

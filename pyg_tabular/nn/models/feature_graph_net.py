@@ -153,7 +153,7 @@ class _FeatureGraphBlock(torch.nn.Module):
             out, (edge_index, edge_alpha) = self.conv(
                 x.reshape(-1, channels), edge_index, return_attention_weights=True
             )
-            out = out.view(batch_size, num_features, -1)
+            out = out.view(batch_size, num_features, out.size(-1))
             alpha = None
             if need_attention:
                 alpha = _edge_to_dense(edge_alpha, edge_index, batch_size, num_features)
@@ -472,7 +472,7 @@ class FeatureGraphNet(torch.nn.Module):
             # where, not a product: absent nodes must contribute exact zeros.
             x = torch.where(present.unsqueeze(-1), x, x.new_zeros(()))
         if self.readout == "flatten":
-            pooled = x.reshape(batch_size, -1)  # [B, F*C]
+            pooled = x.flatten(1)  # [B, F*C]; reshape(B, -1) is ambiguous at B = 0
         elif present is None:
             pooled = x.mean(dim=1)  # [B, C]
         else:

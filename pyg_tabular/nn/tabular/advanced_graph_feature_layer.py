@@ -15,6 +15,7 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter, is_lazy
 from torch_geometric.nn.inits import glorot, zeros
 
+from pyg_tabular.nn._row_chunks import ChunkedAttention, map_row_chunks, use_dense
 from pyg_tabular.nn.functional import (
     dense_attention,
     dense_diff_score,
@@ -35,7 +36,6 @@ from pyg_tabular.nn.tabular.graph_feature_aggregation import (
     _materialize,
     _project,
     _sparse_attend,
-    _use_dense,
 )
 from pyg_tabular.utils.validation import check_rank, to_tensor
 
@@ -169,7 +169,41 @@ class _SharedDiffAttention(torch.autograd.Function):
         return grad_dst, grad_src, grad_coef, grad_x, None, None
 
 
-class AdvancedGraphFeatureLayer(LazyModuleMixin, torch.nn.Module):
+# Numbers per row of the dense attention step at its peak, per H·F²: the fused
+# shared step holds ~3 [rows, H, F, F] tensors (alpha, the gradient buffer, one
+# head's rebuilt score and |x_i - x_j| among them); the per-feature step also
+# holds the two cdist terms of its score.
+_SHARED_SQUARES_PER_ROW = 3
+_PER_FEATURE_SQUARES_PER_ROW = 6
+
+
+def _rows_adjacency(adj: Tensor | None, batch_size: int) -> Tensor | None:
+    # A shared [F, F] adjacency as a [B, F, F] view, so chunks slice it like x.
+    if adj is None or adj.dim() == 3:
+        return adj
+    return adj.expand(batch_size, *adj.shape)
+
+
+def _per_feature_step(
+    features: Tensor,
+    adj: Tensor | None,
+    att_dst: Tensor,
+    att_src: Tensor,
+    att_diff: Tensor,
+    dropout: float,
+    training: bool,
+) -> Tensor:
+    score = dense_diff_score(features, att_dst, att_src, att_diff, NEGATIVE_SLOPE)
+    return dense_attention(score, features, adj, dropout, training)[0]
+
+
+def _shared_step(
+    node_dst: Tensor, node_src: Tensor, x: Tensor, adj: Tensor | None, coef: Tensor, dropout: float
+) -> Tensor:
+    return _SharedDiffAttention.apply(node_dst, node_src, coef, x, adj, dropout)[0]
+
+
+class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Module):
     r"""Multi-head graph attention between the features of each row whose
     score also sees how far apart two features are, with optional soft feature
     groups, mirroring ``AdvancedGraphFeatureLayer`` of the Keras library
@@ -483,10 +517,17 @@ class AdvancedGraphFeatureLayer(LazyModuleMixin, torch.nn.Module):
             return self._attend_shared(x, present, template, need_attention)
         features = h.view(batch_size, num_features, heads, head_dim)
         attention: Tensor | None
-        if _use_dense(self.backend, template):
-            score = dense_diff_score(features, att_dst, att_src, att_diff, NEGATIVE_SLOPE)
+        if use_dense(self.backend, template):
             adj = _dense_adjacency(template, present, num_features)
-            out, attention = dense_attention(score, features, adj, self.dropout, self.training)
+            chunk = self._chunk_rows(batch_size, num_features, x.dtype, x.device, need_attention)
+            if chunk < batch_size:
+                batched = (features, _rows_adjacency(adj, batch_size))
+                shared = (att_dst, att_src, att_diff, self.dropout, self.training)
+                out = map_row_chunks(_per_feature_step, batched, shared, chunk)
+                attention = None
+            else:
+                score = dense_diff_score(features, att_dst, att_src, att_diff, NEGATIVE_SLOPE)
+                out, attention = dense_attention(score, features, adj, self.dropout, self.training)
         else:
 
             def score_fn(nodes: Tensor, edges: Tensor) -> Tensor:
@@ -530,15 +571,21 @@ class AdvancedGraphFeatureLayer(LazyModuleMixin, torch.nn.Module):
         src_weight, src_bias = weight @ att_src, bias @ att_src
         diff_coef = weight.abs() @ att_diff
         attention: Tensor | None
-        if _use_dense(self.backend, template):
+        if use_dense(self.backend, template):
             # Contiguous [B, H, F] node terms keep every [B, H, F, F] tensor contiguous.
             node_dst = torch.addcmul(dst_bias.view(-1, 1), dst_weight.view(-1, 1), x.unsqueeze(1))
             node_src = torch.addcmul(src_bias.view(-1, 1), src_weight.view(-1, 1), x.unsqueeze(1))
             adj = _dense_adjacency(template, present, num_features)
             dropout = self.dropout if self.training else 0.0
-            sums, attention = _SharedDiffAttention.apply(
-                node_dst, node_src, diff_coef, x, adj, dropout
-            )
+            chunk = self._chunk_rows(batch_size, num_features, x.dtype, x.device, need_attention)
+            if chunk < batch_size:
+                batched = (node_dst, node_src, x, _rows_adjacency(adj, batch_size))
+                sums = map_row_chunks(_shared_step, batched, (diff_coef, dropout), chunk)
+                attention = None
+            else:
+                sums, attention = _SharedDiffAttention.apply(
+                    node_dst, node_src, diff_coef, x, adj, dropout
+                )
             sums = sums.transpose(1, 2)  # [batch_size, num_features, heads, 2]
         else:
 
@@ -613,6 +660,14 @@ class AdvancedGraphFeatureLayer(LazyModuleMixin, torch.nn.Module):
             assert attention is not None
             return y, attention
         return y
+
+    def _attention_heads(self) -> int:
+        return self.num_heads
+
+    def _squares_per_row(self) -> int:
+        if isinstance(self.projection, Linear):
+            return _SHARED_SQUARES_PER_ROW
+        return _PER_FEATURE_SQUARES_PER_ROW
 
     # Config ##################################################################
 

@@ -17,6 +17,12 @@ from torch_geometric.utils import coalesce
 
 from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index
 from pyg_tabular.data.feature_graph import graph_to_rows, rows_to_graph
+from pyg_tabular.nn._row_chunks import (
+    ChunkedAttention,
+    check_sparse_fits,
+    map_row_chunks,
+    use_dense,
+)
 from pyg_tabular.nn.functional import (
     dense_attention,
     dense_gat_score,
@@ -183,14 +189,6 @@ def _check_template_arg(edge_index: Any, num_features: int, device: torch.device
     return coalesce(template, num_nodes=num_features)
 
 
-def _use_dense(backend: str, edge_index: Tensor | None) -> bool:
-    if backend == "auto":
-        # A complete graph costs B·F² either way and the dense kernels are
-        # one to two orders of magnitude faster; a template is (usually) sparse.
-        return edge_index is None
-    return backend == "dense"
-
-
 def _dense_adjacency(
     template: Tensor | None, present: Tensor | None, num_features: int
 ) -> Tensor | None:
@@ -201,6 +199,26 @@ def _dense_adjacency(
     # An absent feature neither sends nor receives.
     pairs = present.unsqueeze(-1) & present.unsqueeze(-2)  # [B, F, F]
     return pairs if adj is None else pairs & adj
+
+
+# Numbers per row of the dense step at its peak, per F²: score, alpha, the
+# dropout mask and a gradient buffer.
+_SQUARES_PER_ROW = 4
+
+
+def _dense_step(
+    features: Tensor,
+    value: Tensor,
+    adj: Tensor | None,
+    att_src: Tensor,
+    att_dst: Tensor,
+    bias: Tensor,
+    negative_slope: float,
+    dropout: float,
+    training: bool,
+) -> Tensor:
+    score = dense_gat_score(features, att_src, att_dst, bias, negative_slope)
+    return dense_attention(score, value, adj, dropout, training)[0]
 
 
 ScoreFn = Callable[[Tensor, Tensor], Tensor]
@@ -230,6 +248,9 @@ def _sparse_attend(
     neighbours) and, if asked, the attention as ``[B, H, F, F]``.
     """
     batch_size, num_features = features.shape[:2]
+    if not torch.compiler.is_compiling():  # before the complete template is built
+        edges = num_features**2 if template is None else template.size(1)
+        check_sparse_fits(batch_size, edges, heads, features.element_size(), features.device)
     if template is None:
         template = fully_connected_edge_index(num_features, device=features.device)
     if present is None:
@@ -261,7 +282,7 @@ def _sparse_attend(
     return out, attention
 
 
-class GraphFeatureAggregation(torch.nn.Module):
+class GraphFeatureAggregation(ChunkedAttention, torch.nn.Module):
     r"""Lets every feature of a row attend to the row's other features (GAT
     scoring) and adds the attended summary back to the input, mirroring
     ``GraphFeatureAggregation`` of the Keras library ``kerasfactory``.
@@ -474,19 +495,36 @@ class GraphFeatureAggregation(torch.nn.Module):
         # w_o · Σ α h_j = Σ α (w_o · h_j): one scalar per feature to aggregate.
         value = F.linear(h, self.out_proj.weight).unsqueeze(2)  # [batch_size, num_features, 1, 1]
         features = h.unsqueeze(2)  # [batch_size, num_features, 1, embed_dim]
-        if _use_dense(self.backend, template):
-            score = dense_gat_score(
-                features, att_src, att_dst, self.attention_bias, self.negative_slope
-            )  # [batch_size, 1, num_features, num_features]
+        if use_dense(self.backend, template):
             adj = _dense_adjacency(template, present, num_features)
-            out, attention = dense_attention(score, value, adj, self.dropout, self.training)
+            chunk = self._chunk_rows(
+                batch_size, num_features, x.dtype, x.device, return_attention_weights
+            )
+            attention: Tensor | None = None
+            if chunk < batch_size:
+                if adj is not None and adj.dim() == 2:  # a view the chunks can slice
+                    adj = adj.expand(batch_size, num_features, num_features)
+                shared = (
+                    att_src,
+                    att_dst,
+                    self.attention_bias,
+                    self.negative_slope,
+                    self.dropout,
+                    self.training,
+                )
+                out = map_row_chunks(_dense_step, (features, value, adj), shared, chunk)
+            else:
+                score = dense_gat_score(
+                    features, att_src, att_dst, self.attention_bias, self.negative_slope
+                )  # [batch_size, 1, num_features, num_features]
+                out, attention = dense_attention(score, value, adj, self.dropout, self.training)
         else:
             slope, bias = self.negative_slope, self.attention_bias
 
             def score_fn(nodes: Tensor, edges: Tensor) -> Tensor:
                 return sparse_gat_score(nodes, edges, att_src, att_dst, bias, slope)
 
-            out, sparse_attention_weights = _sparse_attend(
+            out, attention = _sparse_attend(
                 score_fn,
                 features,
                 value,
@@ -497,12 +535,17 @@ class GraphFeatureAggregation(torch.nn.Module):
                 self.training,
                 return_attention_weights,
             )
-            attention = sparse_attention_weights  # type: ignore[assignment]
         y = out.view(batch_size, num_features) + self.out_proj.bias + x
         if return_attention_weights:
             assert attention is not None
             return y, attention
         return y
+
+    def _attention_heads(self) -> int:
+        return 1
+
+    def _squares_per_row(self) -> int:
+        return _SQUARES_PER_ROW
 
     def get_config(self) -> dict[str, Any]:
         r"""Returns the constructor arguments, so that

@@ -68,6 +68,17 @@ class RowAttention(torch.nn.Module):
     normalised with the running statistics and returns an empty
     :math:`(0, F)` tensor.
 
+    **Distributed training.** Under
+    :class:`~torch.nn.parallel.DistributedDataParallel` each process sees
+    only its slice of the global batch, so ``normalize="batch"`` takes its
+    softmax over the local slice: the weights sum to one per process, and the
+    outputs differ from those of one process holding the global batch. Use
+    ``normalize="sigmoid"`` when the results must not depend on how a batch
+    is split. Batch normalisation in training mode likewise uses each
+    slice's statistics; :meth:`torch.nn.SyncBatchNorm.convert_sync_batchnorm`
+    (GPU only) makes it use those of the global batch, and in evaluation mode
+    it uses the running statistics, which DDP copies from rank 0.
+
     Porting from Keras: with the same weights and the moving statistics copied,
     both compute the same function in evaluation mode (Keras' inference, or a
     bare call) and in training mode (Keras ``training=True``). The running

@@ -34,6 +34,17 @@ def test_shapes_and_attention(layer, out_channels):
     assert torch.allclose(matrix.sum(-1), torch.ones(5), atol=1e-5)
 
 
+@pytest.mark.parametrize("layer", ["gat", "gfa", "advanced", "gatconv"])
+@pytest.mark.parametrize("readout", ["flatten", "mean"])
+def test_an_empty_batch_gives_an_empty_output(layer, readout):
+    # A DDP rank can get an empty slice of a small global batch.
+    model = FeatureGraphNet(3, CARDS, 2, layer=layer, channels=8, heads=2, readout=readout)
+    numeric, categorical = _inputs(0)
+    out = model(numeric, categorical)
+    assert out.shape == (0, 2)
+    out.sum().backward()
+
+
 @pytest.mark.parametrize("layer", LAYERS)
 def test_gradient_reaches_every_parameter(layer):
     torch.manual_seed(0)
