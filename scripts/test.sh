@@ -32,6 +32,7 @@ echo "== benchmarks, CI size (they print ratios; nothing here asserts a time)"
 "$PY" benchmarks/converter.py --small
 "$PY" benchmarks/convs.py --small
 "$PY" benchmarks/modules.py --small --no-memory
+"$PY" benchmarks/scaling.py --small --no-memory
 
 echo "== pytest -m scatter with torch_scatter"
 # PyPI ships torch_scatter as source only; it must build against the torch
