@@ -254,9 +254,9 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
     \mathbf{h}_j \rvert` term of the per-feature embedding as a weighted :math:`L_1` distance, see
     :func:`~pyg_tabular.nn.functional.dense_diff_score`; no
     ``[B, H, F, F, d]`` tensor); ``backend="sparse"`` runs the segment softmax
-    over an explicit feature graph (PyG's static-graph form, or the batched
-    graph of :func:`~pyg_tabular.data.rows_to_graph` when cells are missing),
-    then scatters back to rows for the row-level steps (groups, LayerNorm,
+    over an explicit feature graph (PyG's static-graph form: one template for
+    all rows; edges that touch a missing cell are left out of the softmax),
+    then goes back to rows for the row-level steps (groups, LayerNorm,
     output map). ``"auto"`` takes the dense path for the complete graph and
     the sparse one when a template :obj:`edge_index` is given. Both give the
     same numbers. With the shared embedding, the attention runs on two numbers

@@ -16,7 +16,6 @@ from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.utils import coalesce
 
 from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index
-from pyg_tabular.data.feature_graph import graph_to_rows, rows_to_graph
 from pyg_tabular.nn._row_chunks import (
     ChunkedAttention,
     check_sparse_fits,
@@ -26,6 +25,8 @@ from pyg_tabular.nn._row_chunks import (
 from pyg_tabular.nn.functional import (
     dense_attention,
     dense_gat_score,
+    segment_softmax,
+    sparse_aggregate,
     sparse_attention,
     sparse_gat_score,
     template_to_adj,
@@ -239,10 +240,10 @@ def _sparse_attend(
 
     ``features`` ``[B, F, H', D']`` feed ``score_fn(features, edge_index)``
     (scores ``[..., E, H]``); ``values`` ``[B, F, H'', D'']`` are aggregated.
-    Without a mask, PyG's static-graph form: one ``[2, E]`` template shared by
-    the ``B`` rows. With a mask, the batched graph of
-    :func:`~pyg_tabular.data.rows_to_graph` with absent cells dropped as nodes,
-    scattered back with :func:`~pyg_tabular.data.graph_to_rows`.
+    PyG's static-graph form: one ``[2, E]`` template shared by the ``B``
+    rows. With a mask, the edges that touch an absent cell are scored out of
+    the softmax, which is the function of dropping absent cells as nodes with
+    fixed shapes.
 
     Returns the aggregate ``[B, F, H, D'']`` (zeros for targets without
     neighbours) and, if asked, the attention as ``[B, H, F, F]``.
@@ -256,25 +257,26 @@ def _sparse_attend(
     if present is None:
         score = score_fn(features, template)  # [B, E, H]
         out, alpha = sparse_attention(score, values, template, dropout, training)
-        rows = torch.arange(batch_size, device=features.device).view(-1, 1)
-        index = (rows, template[1].view(1, -1), template[0].view(1, -1))
     else:
-        cells = torch.full(present.shape, float("nan"), device=present.device)
-        # Only the graph's structure is read: present cells become nodes.
-        graph = rows_to_graph(cells.masked_fill(present, 0.0), missing="drop", edge_index=template)
-        node_cell = graph.batch * num_features + graph.feature_id  # [N]
-        nodes = features.reshape(batch_size * num_features, *features.shape[2:])[node_cell]
-        node_values = values.reshape(batch_size * num_features, *values.shape[2:])[node_cell]
-        edge_index = graph.edge_index
-        score = score_fn(nodes, edge_index)  # [E, H]
-        node_out, alpha = sparse_attention(
-            score, node_values, edge_index, dropout, training, num_nodes=node_cell.numel()
-        )
-        # [batch_size, num_features, heads * channels], zeros at absent cells
-        flat = cast(Tensor, graph_to_rows(node_out.flatten(1), graph, num_features=num_features))
-        out = flat.view(batch_size, num_features, *node_out.shape[1:])
-        target, source = edge_index[1], edge_index[0]
-        index = (graph.batch[target], graph.feature_id[target], graph.feature_id[source])
+        # One static template for every row, with the edges that touch an
+        # absent cell scored out: fixed shapes (no per-batch graph to build,
+        # so torch.compile traces it whole) and the same function as dropping
+        # absent cells as nodes. Absent cells may hold NaN: zero them first so
+        # that neither a score nor a 0-weighted message can carry it.
+        absent = ~present
+        features = features.masked_fill(absent.view(absent.shape + (1,) * (features.dim() - 2)), 0)
+        values = values.masked_fill(absent.view(absent.shape + (1,) * (values.dim() - 2)), 0)
+        source, target = template[0], template[1]
+        valid = (present[:, source] & present[:, target]).unsqueeze(-1)  # [B, E, 1]
+        score = score_fn(features, template)  # [B, E, H]
+        # The lowest finite number, not -inf: a target with no valid edge gets
+        # a uniform (finite) softmax that the masking below zeroes.
+        score = score.masked_fill(~valid, torch.finfo(score.dtype).min)
+        alpha = segment_softmax(score, target, num_features, dim=-2).masked_fill(~valid, 0.0)
+        alpha = F.dropout(alpha, p=dropout, training=training)
+        out = sparse_aggregate(alpha, values, template, num_features)
+    rows = torch.arange(batch_size, device=features.device).view(-1, 1)
+    index = (rows, template[1].view(1, -1), template[0].view(1, -1))
     attention = None
     if need_attention:
         dense = alpha.new_zeros(batch_size, num_features, num_features, heads)
@@ -312,8 +314,8 @@ class GraphFeatureAggregation(ChunkedAttention, torch.nn.Module):
     **Two paths, one function.** ``backend="dense"`` runs on ``[B, F, F]``
     score tensors (:mod:`pyg_tabular.nn.functional`'s dense core);
     ``backend="sparse"`` runs the segment softmax over an explicit feature
-    graph (PyG's static-graph form, or the batched graph of
-    :func:`~pyg_tabular.data.rows_to_graph` when cells are missing).
+    graph (PyG's static-graph form: one template for all rows; edges that
+    touch a missing cell are left out of the softmax).
     ``"auto"`` takes the dense path for the complete graph and the sparse path
     when a template :obj:`edge_index` is passed to :meth:`forward`. Both give
     the same numbers. Neither builds the ``[B, F, F, 2E]`` pair tensor: the
