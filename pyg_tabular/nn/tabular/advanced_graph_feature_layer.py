@@ -15,7 +15,12 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter, is_lazy
 from torch_geometric.nn.inits import glorot, zeros
 
-from pyg_tabular.nn._row_chunks import ChunkedAttention, map_row_chunks, use_dense
+from pyg_tabular.nn._row_chunks import (
+    ChunkedAttention,
+    map_row_chunks,
+    physical_memory_bytes,
+    use_dense,
+)
 from pyg_tabular.nn.functional import (
     dense_attention,
     dense_diff_score,
@@ -403,6 +408,9 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         self.backend = backend
 
         lazy = num_features is None
+        if not lazy:
+            assert num_features is not None
+            self._check_parameters_fit(num_features)
         self.projection = _make_projection(feature_embedding, num_features, embed_dim)
         self.edge_attention = Parameter(torch.empty(3 * self.head_dim))
         self.grouping_matrix: Parameter | None
@@ -431,6 +439,24 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
 
     # Lazy sizes ##############################################################
 
+    def _check_parameters_fit(self, num_features: int) -> None:
+        # The output map reads the flattened [F·E] row (Keras' design), so the
+        # parameters grow as E·F²: refuse a size whose weights alone cannot
+        # be allocated, instead of failing inside the allocator.
+        count = self.embed_dim * num_features * (num_features + 1)
+        if self.hierarchical:
+            assert self.num_groups is not None
+            count += num_features * self.num_groups * (1 + self.embed_dim**2)
+        memory = physical_memory_bytes(torch.device("cpu"))
+        if memory is not None and 4 * count > memory // 2:
+            raise ValueError(
+                f"AdvancedGraphFeatureLayer with num_features={num_features} and "
+                f"embed_dim={self.embed_dim} needs {count:,} parameters "
+                f"({4 * count / 2**30:.1f} GiB in float32), more than half of this "
+                f"machine's {memory / 2**30:.1f} GiB; its output map grows as "
+                f"embed_dim·num_features²"
+            )
+
     def has_uninitialized_params(self) -> bool:  # type: ignore[override]
         return any(is_lazy(p) for p in self.parameters())
 
@@ -443,6 +469,7 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         num_features = rows.size(1)
         if num_features == 0:
             raise ValueError("x must have at least one feature (got shape (B, 0))")
+        self._check_parameters_fit(num_features)
         embed_dim = self.embed_dim
         with torch.no_grad():
             if self.hierarchical:

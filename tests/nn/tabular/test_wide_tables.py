@@ -132,7 +132,12 @@ def test_a_size_no_path_can_hold_is_refused_before_allocating():
     # The sparse path over a complete graph of 20,000 features: ~1 TB.
     with pytest.raises(ValueError, match="sparse attention over 400000000 edges"):
         GraphFeatureAggregation(backend="sparse")(torch.zeros(64, 20_000))
-    # AdvancedGraphFeatureLayer's own parameters grow with F, so ask its plan.
+    # AdvancedGraphFeatureLayer's own parameters grow as E·F²: refused by name,
+    # when built and when a lazy layer first sees a too-wide input.
+    with pytest.raises(ValueError, match="num_features=100000 and embed_dim=8 needs"):
+        AdvancedGraphFeatureLayer(100_000, 8, 2)
+    with pytest.raises(ValueError, match="num_features=1000000 and embed_dim=8 needs"):
+        AdvancedGraphFeatureLayer(None, 8, 2)(x)
     with pytest.raises(ValueError, match="num_features=100000.*GiB"):
         AdvancedGraphFeatureLayer(None, 8, 2).explain_backend(1, num_features=100_000)
 
