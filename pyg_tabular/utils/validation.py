@@ -23,6 +23,35 @@ def _is_dataframe(obj: Any) -> bool:
     return isinstance(obj, (pd.DataFrame, pd.Series))
 
 
+def is_int(value: object) -> bool:
+    r"""Whether :obj:`value` is an integer (Python or NumPy), booleans excluded."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_int(value: object, name: str, minimum: int = 1) -> int:
+    r"""Returns :obj:`value` as an :class:`int` if it is an integer ``>= minimum``."""
+    if not is_int(value) or value < minimum:  # type: ignore[operator]
+        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{name} must be {what} (got {value!r})")
+    return int(value)  # type: ignore[call-overload]
+
+
+def check_positive_int(value: object, name: str) -> int:
+    r"""Returns :obj:`value` as an :class:`int` if it is an integer ``>= 1``."""
+    return check_int(value, name, minimum=1)
+
+
+def check_fraction(value: object, name: str) -> float:
+    r"""Returns :obj:`value` as a float in ``[0, 1)`` (a dropout probability)."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not 0.0 <= float(value) < 1.0
+    ):
+        raise ValueError(f"{name} must be a float in [0, 1) (got {value!r})")
+    return float(value)
+
+
 def to_tensor(
     value: Any,
     name: str,
@@ -106,4 +135,12 @@ def check_rank(value: Tensor, name: str, ranks: tuple[int, ...], layout: str) ->
         )
 
 
-__all__ = ["to_tensor", "check_finite", "check_rank"]
+__all__ = [
+    "is_int",
+    "check_int",
+    "check_positive_int",
+    "check_fraction",
+    "to_tensor",
+    "check_finite",
+    "check_rank",
+]
