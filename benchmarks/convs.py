@@ -10,10 +10,13 @@ measured in a fresh subprocess per case.
 Sections:
 
 * **W1** (B=1024, F=32, 1 → 16 channels, 1 head): sparse
-  :class:`FeatureGATConv` against :class:`GATConv` on the batched complete
-  graph (the dense fast path) and on the same graph with its edges shuffled
-  (the generic message-passing path); :class:`DenseFeatureGATConv` against
-  :class:`DenseGATConv`.
+  :class:`FeatureGATConv` against :class:`GATConv`, both with GATConv's
+  defaults (``add_self_loops=True``), on the batched complete graph of
+  ``rows_to_graph`` (our dense fast path) and on the same graph with its
+  edges shuffled (the generic message-passing path);
+  :class:`DenseFeatureGATConv` against :class:`DenseGATConv`; and the fast
+  path against the plain-torch floor (the decomposed GAT score on
+  ``[B, F, F]``, PERF.md's W1 anchor).
 * **W2** (B=512, F=32, 1 → 4 heads × 8 channels): the difference-aware score,
   dense (two ``cdist`` calls) against plain torch materialising
   ``[B, H, F, F, d]``, and the sparse layer's paths.
@@ -85,6 +88,25 @@ def _dense(make: Factory, adj: bool = False) -> Callable[..., Step]:
     return build
 
 
+def _plain_floor(rows: int, features: int, cin: int, cout: int, heads: int) -> Step:
+    # Plain dense torch with the decomposed GAT score: the floor any layer
+    # computing this function can hope for.
+    lin = torch.nn.Linear(cin, heads * cout, bias=False)
+    att = torch.nn.Parameter(torch.randn(2, heads, cout) * 0.1)
+    x = torch.randn(rows, features, cin)
+
+    def step() -> None:
+        h = lin(x).view(rows, features, heads, cout).transpose(1, 2)  # [B, H, F, C]
+        score_dst = (h * att[0].unsqueeze(1)).sum(-1)  # [B, H, F]
+        score_src = (h * att[1].unsqueeze(1)).sum(-1)
+        score = F.leaky_relu(score_dst.unsqueeze(-1) + score_src.unsqueeze(-2), 0.2)
+        alpha = score.softmax(-1).reshape(rows * heads, features, features)
+        # bmm on 3-D views: a 4-D matmul's backward can be far slower on CPU.
+        torch.bmm(alpha, h.reshape(rows * heads, features, cout)).sum().backward()
+
+    return step
+
+
 def _diff_reference(rows: int, features: int, cin: int, cout: int, heads: int) -> Step:
     # Plain torch, materialising |h_i - h_j| as [B, H, F, F, d]: the baseline
     # the cdist formulation replaces.
@@ -104,12 +126,15 @@ def _diff_reference(rows: int, features: int, cin: int, cout: int, heads: int) -
 
 
 CASES: dict[str, Callable[..., Step]] = {
-    "GATConv": _sparse(lambda i, o, h: GATConv(i, o, heads=h, add_self_loops=False)),
-    "FeatureGATConv": _sparse(lambda i, o, h: FeatureGATConv(i, o, heads=h)),
-    "GATConv shuffled": _sparse(
-        lambda i, o, h: GATConv(i, o, heads=h, add_self_loops=False), shuffle=True
+    # GATConv's defaults on both sides (add_self_loops=True); ours without its
+    # score bias, so that both compute the same function.
+    "GATConv": _sparse(lambda i, o, h: GATConv(i, o, heads=h)),
+    "FeatureGATConv": _sparse(lambda i, o, h: FeatureGATConv(i, o, heads=h, att_bias=False)),
+    "GATConv shuffled": _sparse(lambda i, o, h: GATConv(i, o, heads=h), shuffle=True),
+    "FeatureGATConv shuffled": _sparse(
+        lambda i, o, h: FeatureGATConv(i, o, heads=h, att_bias=False), shuffle=True
     ),
-    "FeatureGATConv shuffled": _sparse(lambda i, o, h: FeatureGATConv(i, o, heads=h), True),
+    "plain torch floor": _plain_floor,
     "DenseGATConv": _dense(lambda i, o, h: DenseGATConv(i, o, heads=h), adj=True),
     "DenseFeatureGATConv": _dense(lambda i, o, h: DenseFeatureGATConv(i, o, heads=h)),
     "FeatureDiffGATConv": _sparse(lambda i, o, h: FeatureDiffGATConv(i, o, heads=h)),
@@ -280,6 +305,8 @@ def main() -> None:
                 ("FeatureGATConv", "GATConv"),
                 ("FeatureGATConv shuffled", "GATConv shuffled"),
                 ("DenseFeatureGATConv", "DenseGATConv"),
+                # A speed-up under 1x here is the fraction of the floor's speed.
+                ("FeatureGATConv", "plain torch floor"),
             ],
             w1,
             args,

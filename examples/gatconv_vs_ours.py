@@ -41,7 +41,7 @@ def main() -> None:
 
     # Every row a complete graph over its features; nodes carry `channels` values.
     batch = rows_to_graph(torch.randn(rows, features, channels))
-    peer = GATConv(channels, 16, heads=heads, add_self_loops=False)
+    peer = GATConv(channels, 16, heads=heads)
     ours = FeatureGATConv(channels, 16, heads=heads, att_bias=False)
     ours.load_state_dict(peer.state_dict())
 

@@ -21,7 +21,7 @@ import os
 import numpy as np
 import torch
 
-from pyg_tabular.interop import load_keras_weights
+from pyg_tabular.interop import load_keras_weights, to_keras_weights
 from pyg_tabular.nn.tabular import (
     AdvancedGraphFeatureLayer,
     GraphFeatureAggregation,
@@ -73,17 +73,14 @@ def port_real_keras(rows: int, features: int) -> None:
 
 
 def saved_keras_weights(features: int, embed_dim: int, seed: int) -> dict[str, np.ndarray]:
-    # The variables of kerasfactory's GraphFeatureAggregation, in its order and layout.
-    rng = np.random.default_rng(seed)
-    shapes = {
-        "graph_feature_aggregation/attention_a": (2 * embed_dim, 1),
-        "graph_feature_aggregation/attention_bias": (1,),
-        "graph_feature_aggregation/projection/kernel": (1, embed_dim),
-        "graph_feature_aggregation/projection/bias": (embed_dim,),
-        "graph_feature_aggregation/out_proj/kernel": (embed_dim, 1),
-        "graph_feature_aggregation/out_proj/bias": (1,),
-    }
-    return {path: rng.normal(size=shape).astype("float32") for path, shape in shapes.items()}
+    # What {v.path: v.numpy() for v in layer.weights} saves for kerasfactory's
+    # GraphFeatureAggregation with trained-looking weights, in Keras' layout.
+    torch.manual_seed(seed)
+    layer = GraphFeatureAggregation(embed_dim)
+    with torch.no_grad():
+        for parameter in layer.parameters():
+            parameter.normal_()
+    return to_keras_weights(layer, "graph_feature_aggregation")
 
 
 def reference_gfa(x: np.ndarray, w: dict[str, np.ndarray], slope: float = 0.2) -> np.ndarray:

@@ -1,23 +1,125 @@
-"""The ``pyg-tabular`` command line."""
+"""The ``pyg-tabular`` command line.
+
+``pyg-tabular compare`` never loses finished work: the output folder is
+checked before any training, every finished (model, seed) run is appended to
+``runs.csv`` as it ends, the summaries are written atomically, Ctrl-C keeps
+the finished runs and their summary, and ``--resume`` picks up where a run
+stopped.
+"""
 
 from __future__ import annotations
 
 import argparse
-import csv
+import functools
+import json
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
-
-from pyg_tabular import compare as compare_module
+from typing import Any
 
 DEFAULT_DATASET = "breast_cancer"
-DEFAULT_MODELS = "mlp,hgb,gatconv,gatv2,transformer,gfa,advanced,advanced-hier"
+DEFAULT_MODELS = (
+    "mlp,hgb,gatconv,gatv2conv,transformerconv,"
+    "feature-gat-1head,feature-diff-split,feature-diff-split-groups"
+)
+#: Smallest --max-rows: the 15% validation and test splits then keep at
+#: least ``MIN_SPLIT_ROWS`` rows each.
+MIN_MAX_ROWS = 100
+#: Exit status after Ctrl-C, as a shell reports a SIGINT.
+INTERRUPTED = 130
+# The settings a --resume must share with the runs already in runs.csv.
+_CONFIG_KEYS = (
+    "dataset",
+    "data",
+    "target",
+    "task",
+    "categorical",
+    "epochs",
+    "batch_size",
+    "max_rows",
+    "time_budget",
+)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (got {text!r})") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {value})")
+    return value
+
+
+def _max_rows(text: str) -> int:
+    value = _positive_int(text)
+    if value < MIN_MAX_ROWS:
+        from pyg_tabular.compare import MIN_SPLIT_ROWS
+
+        raise argparse.ArgumentTypeError(
+            f"must be at least {MIN_MAX_ROWS} so that the validation and test splits keep "
+            f">= {MIN_SPLIT_ROWS} rows each (got {value})"
+        )
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds (got {text!r})") from None
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds (got {text})")
+    return value
+
+
+def _model_list(text: str) -> list[str]:
+    from pyg_tabular.compare import model_names, resolve_model
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"names no model (got {text!r}); known: {model_names()}")
+    unknown = [name for name in names if name not in model_names() and _renamed(name) is None]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown names {unknown}; known: {model_names()}")
+    resolved = []
+    for name in names:
+        new = resolve_model(name, warn=False)
+        if new != name:
+            print(f"note: model {name!r} is now called {new!r}", file=sys.stderr)
+        resolved.append(new)
+    repeated = sorted({name for name in resolved if resolved.count(name) > 1})
+    if repeated:
+        raise argparse.ArgumentTypeError(f"names {repeated} more than once (got {text!r})")
+    return resolved
+
+
+def _renamed(name: str) -> str | None:
+    from pyg_tabular.compare import RENAMED_MODELS
+
+    return RENAMED_MODELS.get(name)
+
+
+def _dataset_name(text: str) -> str:
+    from pyg_tabular.datasets.named_datasets import DATASET_NAMES
+
+    if text not in DATASET_NAMES:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset {text!r}; known: {', '.join(DATASET_NAMES)} "
+            "(or pass your own table with --data PATH --target COLUMN)"
+        )
+    return text
+
+
+def _column_list(text: str) -> list[str]:
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from pyg_tabular.compare import TABLE_TASKS
+
     parser = argparse.ArgumentParser(
         prog="pyg-tabular",
         description="Graph attention over the features of a table, for PyTorch Geometric.",
@@ -33,19 +135,65 @@ def _parser() -> argparse.ArgumentParser:
             "scikit-learn and finishes in a few minutes on 2 cores."
         ),
     )
-    compare.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name")
-    compare.add_argument("--models", default=DEFAULT_MODELS, help="comma-separated model names")
-    compare.add_argument("--seeds", type=int, default=3, help="number of seeds (default 3)")
-    compare.add_argument("--epochs", type=int, default=40, help="epoch budget per run")
-    compare.add_argument("--batch-size", type=int, default=128)
-    compare.add_argument("--max-rows", type=int, default=None, help="subsample the table")
-    compare.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    source = compare.add_argument_group("what to train on (a named dataset or your own table)")
+    source.add_argument(
+        "--dataset",
+        type=_dataset_name,
+        default=None,
+        help=f"a named dataset (default: {DEFAULT_DATASET})",
+    )
+    source.add_argument(
+        "--data", type=Path, default=None, help="your own table: a .csv or .parquet file"
+    )
+    source.add_argument("--target", default=None, help="the column of --data to predict")
+    source.add_argument(
+        "--task",
+        choices=TABLE_TASKS,
+        default=None,
+        help="what --target is (default: inferred; a float column is a regression)",
+    )
+    source.add_argument(
+        "--categorical",
+        type=_column_list,
+        default=None,
+        help="comma-separated categorical columns of --data (default: the non-numeric ones)",
+    )
+    compare.add_argument(
+        "--models", type=_model_list, default=DEFAULT_MODELS, help="comma-separated model names"
+    )
+    compare.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds")
+    compare.add_argument("--epochs", type=_positive_int, default=40, help="epoch budget per run")
+    compare.add_argument("--batch-size", type=_positive_int, default=128)
+    compare.add_argument(
+        "--max-rows",
+        type=_max_rows,
+        default=None,
+        help=f"subsample the table (at least {MIN_MAX_ROWS})",
+    )
+    compare.add_argument(
+        "--time-budget",
+        type=_positive_float,
+        default=None,
+        help="seconds of training per run; a run stops after the epoch that crosses it",
+    )
+    compare.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads")
     compare.add_argument(
         "--out",
         type=Path,
         default=Path("compare-results"),
-        help="write runs.csv, results.csv, results.md and PNG plots here "
-        "(default: compare-results/)",
+        help="write runs.csv (one row per finished run, as it ends), results.csv, "
+        "results.md and PNG plots here (default: compare-results/)",
+    )
+    existing = compare.add_mutually_exclusive_group()
+    existing.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue into a non-empty --out: skip the runs already in its runs.csv",
+    )
+    existing.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the results in a non-empty --out (its earlier outputs are deleted)",
     )
     compare.add_argument(
         "--in-process",
@@ -56,114 +204,214 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(message: str) -> int:
+    print(f"pyg-tabular compare: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _check_source(args: argparse.Namespace) -> str | None:
+    if args.data is None:
+        for option in ("target", "task", "categorical"):
+            if getattr(args, option) is not None:
+                return f"--{option} applies to --data only"
+        if args.dataset is None:
+            args.dataset = DEFAULT_DATASET
+        return None
+    if args.dataset is not None:
+        return "pass either --dataset or --data, not both"
+    if args.target is None:
+        return "--data needs --target COLUMN, the column to predict"
+    if args.data.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        return f"--data must be a .csv or .parquet file (got {str(args.data)!r})"
+    if not args.data.is_file():
+        return f"--data file {str(args.data)!r} does not exist"
+    return None
+
+
+def _config(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "dataset": args.dataset,
+        "data": None if args.data is None else str(args.data.resolve()),
+        "target": args.target,
+        "task": args.task,
+        "categorical": args.categorical,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "max_rows": args.max_rows,
+        "time_budget": args.time_budget,
+    }
+
+
+def _prepare_out(args: argparse.Namespace) -> str | None:
+    r"""Checks and readies --out before any training; returns an error or None."""
+    from pyg_tabular.compare import OUTPUT_FILES
+
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        return f"--out {str(out)!r} exists and is not a folder"
+    if out.is_dir() and any(out.iterdir()):
+        if not (args.resume or args.overwrite):
+            return (
+                f"--out {str(out)!r} is not empty; pass --resume to continue the runs "
+                "in it or --overwrite to replace them"
+            )
+        if args.resume and (out / "config.json").exists():
+            try:
+                earlier = json.loads((out / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                return f"cannot read {str(out / 'config.json')!r} to resume: {error}"
+            current = _config(args)
+            changed = [k for k in _CONFIG_KEYS if earlier.get(k) != current[k]]
+            if changed:
+                shown = ", ".join(f"{k}: {earlier.get(k)!r} -> {current[k]!r}" for k in changed)
+                return f"--resume needs the settings of the runs in {str(out)!r} ({shown})"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        return f"--out {str(out)!r} is not a writable folder: {error}"
+    if args.overwrite:
+        for name in (*OUTPUT_FILES, "config.json"):
+            (out / name).unlink(missing_ok=True)
+    from pyg_tabular.compare.report import write_text_atomic
+
+    write_text_atomic(out / "config.json", json.dumps(_config(args), indent=2) + "\n")
+    return None
+
+
 def _compare(args: argparse.Namespace) -> int:
+    import torch
+
     from pyg_tabular import compare
 
+    problem = _check_source(args)
+    if problem is not None:
+        return _error(problem)
     torch.set_num_threads(args.threads)
-    names = [name.strip() for name in args.models.split(",") if name.strip()]
-    unknown = [name for name in names if name not in compare.model_names()]
-    if unknown:
-        print(
-            f"error: --models has unknown names {unknown}; known: {compare.model_names()}",
-            file=sys.stderr,
+    source: compare.runner.TaskSource
+    if args.data is not None:
+        source = functools.partial(
+            compare.load_table_task,
+            str(args.data),
+            args.target,
+            task=args.task,
+            categorical=args.categorical,
         )
-        return 2
-    if args.seeds < 1 or args.epochs < 1:
-        print(
-            f"error: --seeds and --epochs must be >= 1 (got {args.seeds}, {args.epochs})",
-            file=sys.stderr,
-        )
-        return 2
+    else:
+        source = args.dataset
+    try:
+        task = compare.load_source(source, seed=0, max_rows=args.max_rows)
+    except (ValueError, ImportError, OSError) as error:
+        return _error(str(error))
+    # Checked once the data is known to load, and before any training: a
+    # mistake in the arguments never costs the results already in --out.
+    problem = _prepare_out(args)
+    if problem is not None:
+        return _error(problem)
+    log = compare.RunLog(args.out / "runs.csv")
+    try:
+        earlier = log.read()
+    except (ValueError, KeyError, OSError) as error:
+        return _error(f"cannot resume from {str(log.path)!r}: {error}")
+    wanted = {(name, seed) for name in args.models for seed in range(args.seeds)}
+    results = [r for r in earlier if (r.model, r.seed) in wanted]
+    done = {(r.model, r.seed) for r in results}
+    print(
+        f"dataset {task.name}: {task.kind}, {task.train.x.size(1)} features "
+        f"({len(task.cardinalities)} categorical), "
+        f"{task.train.x.size(0)}/{task.val.x.size(0)}/{task.test.x.size(0)} "
+        f"train/val/test rows; {args.seeds} seeds, <= {args.epochs} epochs"
+        + (f"; {len(done)} runs already in {log.path}" if done else ""),
+        flush=True,
+    )
 
     started = time.perf_counter()
-    results = []
-    for seed in range(args.seeds):
-        task = compare.load_task(args.dataset, seed=seed, max_rows=args.max_rows)
-        if seed == 0:
-            print(
-                f"dataset {task.name}: {task.kind}, {task.train.x.size(1)} features "
-                f"({len(task.cardinalities)} categorical), "
-                f"{task.train.x.size(0)}/{task.val.x.size(0)}/{task.test.x.size(0)} "
-                f"train/val/test rows; {args.seeds} seeds, <= {args.epochs} epochs",
-                flush=True,
-            )
-        for name in names:
-            options = dict(epochs=args.epochs, batch_size=args.batch_size)
-            if args.in_process:
-                result = compare.train_one(name, task, seed=seed, **options)
-            else:
-                result = compare.train_isolated(
-                    name,
-                    args.dataset,
-                    seed=seed,
-                    max_rows=args.max_rows,
-                    threads=args.threads,
-                    **options,
+    task_seed = 0  # the seed that drew `task`'s split
+    failures: list[str] = []
+    interrupted = False
+    try:
+        for seed in range(args.seeds):
+            for name in args.models:
+                if (name, seed) in done:
+                    continue
+                options: dict[str, Any] = dict(
+                    epochs=args.epochs, batch_size=args.batch_size, time_budget=args.time_budget
                 )
-            results.append(result)
-            shown = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
-            print(
-                f"  seed {seed} {name:>14}: {shown} ({result.epochs_run} "
-                f"{'iterations' if name == 'hgb' else 'epochs'}, {result.peak_mb:.0f} MiB peak)",
-                flush=True,
-            )
+                try:
+                    if args.in_process:
+                        if seed != task_seed:
+                            task = compare.load_source(source, seed=seed, max_rows=args.max_rows)
+                            task_seed = seed
+                        result = compare.train_one(name, task, seed=seed, **options)
+                    else:
+                        result = compare.train_isolated(
+                            name,
+                            source,
+                            seed=seed,
+                            max_rows=args.max_rows,
+                            threads=args.threads,
+                            **options,
+                        )
+                except Exception as error:  # one failed run must not cost the others
+                    failures.append(f"{name} (seed {seed}): {type(error).__name__}: {error}")
+                    print(f"  seed {seed} {name:>14}: FAILED: {error}", file=sys.stderr)
+                    continue
+                log.append(result)
+                results.append(result)
+                shown = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
+                unit = "iterations" if name in compare.SKLEARN_MODELS else "epochs"
+                print(
+                    f"  seed {seed} {name:>14}: {shown} ({result.epochs_run} {unit}, "
+                    f"{result.peak_mb:.0f} MiB peak)",
+                    flush=True,
+                )
+    except KeyboardInterrupt:
+        interrupted = True
+        print(
+            f"\ninterrupted: the {len(results)} finished runs are in {log.path}; "
+            "rerun with --resume to finish",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    rows = compare.summarize(results)
-    table = compare.format_table(rows)
-    print()
-    print(table)
-    print(f"\ntotal {time.perf_counter() - started:.1f} s")
-    if args.out is not None:
-        _write_outputs(args.out, task, results, rows, table)
+    _report(args, task, results, started)
+    if interrupted:
+        return INTERRUPTED
+    if failures:
+        print("failed runs:\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
     return 0
 
 
-def _write_outputs(
-    out: Path,
-    task: compare_module.Task,
-    results: list[compare_module.RunResult],
-    rows: list[dict[str, object]],
-    table: str,
-) -> None:
-    compare = compare_module
+def _report(args: argparse.Namespace, task: Any, results: list[Any], started: float) -> None:
+    from pyg_tabular import compare
 
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "results.csv", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(out / "runs.csv", "w", newline="") as handle:
-        metrics = list(results[0].metrics)
-        fields = ["model", "seed", *metrics, "params", "seconds_per_epoch", "rows_per_second"]
-        fields += ["epochs_run", "peak_mb", "added_mb"]
-        writer = csv.DictWriter(handle, fieldnames=fields)
-        writer.writeheader()
-        for result in results:
-            record = {f: getattr(result, f) for f in fields if f not in metrics}
-            writer.writerow({**record, **result.metrics})
-    (out / "results.md").write_text(table + "\n", encoding="utf-8")
-    written = ["runs.csv", "results.csv", "results.md"]
-    try:
-        from pyg_tabular import plotting
-    except ImportError:  # pragma: no cover - plotting is the optional [plot] extra
-        print("matplotlib is not installed: no plots (pip install 'pyg-tabular[plot]')")
-    else:
-        monitor = "rmse" if task.kind == "regression" else "accuracy"
-        plotting.plot_learning_curves(results, monitor, out / "learning_curves.png")
-        plotting.plot_metric_bars(results, monitor, out / "metric_bars.png")
-        written += ["learning_curves.png", "metric_bars.png"]
-        best = compare.best_model(results, task.kind, compare.ATTENTION_MODELS)
-        if best is not None:
-            attention = next(r.attention for r in results if r.model == best)
-            title = f"{task.name}: feature attention of {best} (last layer, test rows)"
-            plotting.plot_attention(attention, task.feature_names, title, out / "attention.png")
-            written.append("attention.png")
-    print(f"wrote {', '.join(written)} to {out}")
+    if not results:
+        return
+    order = {name: i for i, name in enumerate(args.models)}
+    results = sorted(results, key=lambda r: (r.seed, order.get(r.model, len(order))))
+    table = compare.format_table(compare.summarize(results))
+    print()
+    print(table)
+    print(f"\ntotal {time.perf_counter() - started:.1f} s")
+    written = compare.write_summaries(
+        args.out,
+        results,
+        kind=task.kind,
+        title=task.name,
+        feature_names=task.feature_names,
+        attention_models=compare.ATTENTION_MODELS,
+    )
+    print(f"wrote runs.csv, {', '.join(written)} to {args.out}", flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``pyg-tabular`` console script."""
-    args = _parser().parse_args(argv)
+    """Entry point of the ``pyg-tabular`` console script; returns the exit status."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse's own errors (status 2) and --help (0)
+        return exit_.code if isinstance(exit_.code, int) else 2
     if args.command == "compare":
         return _compare(args)
     raise AssertionError(f"unhandled command {args.command}")  # argparse guards this

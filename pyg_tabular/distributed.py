@@ -48,6 +48,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
+from pyg_tabular.utils.validation import check_positive_int, is_int
+
 
 def is_distributed() -> bool:
     r"""Whether :mod:`torch.distributed` is available and a default process
@@ -114,16 +116,22 @@ def cleanup_distributed() -> None:
         dist.destroy_process_group()
 
 
-def _check_replicas(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+def check_replicas(num_replicas: int | None, rank: int | None) -> tuple[int, int]:
+    r"""Returns ``(num_replicas, rank)`` checked, each defaulting to the
+    default process group's (``1`` and ``0`` without one).
+
+    Raises:
+        ValueError: Unless :obj:`num_replicas` is a positive int and
+            :obj:`rank` an int in ``[0, num_replicas)``.
+    """
     if num_replicas is None:
         num_replicas = get_world_size()
     if rank is None:
         rank = get_rank()
-    if isinstance(num_replicas, bool) or not isinstance(num_replicas, int) or num_replicas < 1:
-        raise ValueError(f"num_replicas must be a positive int (got {num_replicas!r})")
-    if isinstance(rank, bool) or not isinstance(rank, int) or not 0 <= rank < num_replicas:
+    num_replicas = check_positive_int(num_replicas, "num_replicas")
+    if not is_int(rank) or not 0 <= rank < num_replicas:
         raise ValueError(f"rank must be an int in [0, {num_replicas}) (got {rank!r})")
-    return num_replicas, rank
+    return num_replicas, int(rank)
 
 
 def shard_indices(
@@ -147,7 +155,7 @@ def shard_indices(
     if not isinstance(index, Tensor) or index.dim() == 0:
         found = tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__
         raise ValueError(f"index must be a tensor with at least one dimension (got {found})")
-    num_replicas, rank = _check_replicas(num_replicas, rank)
+    num_replicas, rank = check_replicas(num_replicas, rank)
     if num_replicas == 1:
         return index
     return index.tensor_split(num_replicas)[rank]
@@ -160,4 +168,5 @@ __all__ = [
     "setup_distributed",
     "cleanup_distributed",
     "shard_indices",
+    "check_replicas",
 ]

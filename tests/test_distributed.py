@@ -3,15 +3,22 @@
 One spawn of two processes (``_worker``) runs every scenario and saves what
 each rank ends with; the tests compare the ranks with each other and with the
 same scenario run by one process on the whole global batches, without DDP.
+
+Every spawn runs under a watchdog (:func:`_spawn`): a worker that has not
+finished within its timeout dumps the stacks of its threads and exits, and the
+test fails with those stacks instead of hanging the suite.
 """
 
 import contextlib
+import faulthandler
 import importlib
 import io
 import os
 import runpy
 import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +26,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessException
 from torch.nn.parallel import DistributedDataParallel
 
 from pyg_tabular import distributed
@@ -40,6 +48,12 @@ pytestmark = pytest.mark.skipif(
 
 WORLD_SIZE = 2
 ROOT = Path(__file__).resolve().parents[1]
+# A worker still running after this many seconds is taken as hung; the whole
+# scenario list needs a few minutes on two CPU cores.
+WORKER_TIMEOUT_S = 600
+# Extra time the parent allows for starting the processes (imports) and for
+# the watchdog's report, before it kills the workers itself.
+STARTUP_GRACE_S = 120
 
 
 def _free_port():
@@ -234,15 +248,88 @@ def _worker(rank, port, out_dir):
         distributed.cleanup_distributed()
 
 
-def _spawn(worker, tmp_path):
+class WorkerFailure(AssertionError):
+    r"""A spawned worker raised, crashed or hung; the message holds its traceback."""
+
+    def __init__(self, message, pids):
+        super().__init__(message)
+        self.pids = pids
+
+
+def _stacks_file(out_dir, rank):
+    return Path(out_dir) / f"rank{rank}.stacks"
+
+
+def _watched(rank, worker_name, port, out_dir, timeout):
+    r"""Entry point of each spawned process: runs the named worker under a
+    watchdog that, after :obj:`timeout` seconds, writes every thread's stack
+    to ``rank{r}.stacks`` and exits the process."""
+    with open(_stacks_file(out_dir, rank), "w") as stacks:
+        # A C thread: it fires even while the worker waits on a lock or in a
+        # collective that will never complete.
+        faulthandler.dump_traceback_later(timeout, exit=True, file=stacks)
+        faulthandler.enable(file=stacks)  # crashes (segfaults) leave their stacks too
+        try:
+            globals()[worker_name](rank, port, out_dir)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
+            faulthandler.disable()
+
+
+def _reported_stacks(out_dir):
+    reports = []
+    for rank in range(WORLD_SIZE):
+        path = _stacks_file(out_dir, rank)
+        text = path.read_text().strip() if path.exists() else ""
+        if text:
+            reports.append(
+                f"--- rank {rank}, stacks written by its watchdog or crash handler:\n{text}"
+            )
+    return "\n".join(reports)
+
+
+def _spawn(worker, tmp_path, timeout=WORKER_TIMEOUT_S, grace=STARTUP_GRACE_S):
+    r"""Runs :obj:`worker` on :data:`WORLD_SIZE` spawned processes and returns
+    what each saved; raises :class:`WorkerFailure` with the worker's traceback
+    when one raises, crashes or runs past :obj:`timeout`. No worker outlives
+    the call."""
     # The spawned processes unpickle the worker by module name, and pytest's
     # name for this file ("tests.test_distributed") may be taken by another
     # "tests" package: hand them this file as the top-level "test_distributed".
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(Path(__file__).parent))
         module = importlib.import_module(Path(__file__).stem)
-        target = getattr(module, worker.__name__)
-        mp.spawn(target, args=(_free_port(), str(tmp_path)), nprocs=WORLD_SIZE, join=True)
+        context = mp.start_processes(
+            module._watched,
+            args=(worker.__name__, _free_port(), str(tmp_path), timeout),
+            nprocs=WORLD_SIZE,
+            join=False,
+            start_method="spawn",
+        )
+    pids = [process.pid for process in context.processes]
+    deadline = time.monotonic() + timeout + grace
+    try:
+        # join() returns True once all exited cleanly; on the first failure it
+        # stops the other workers and raises with the failed one's traceback.
+        while not context.join(timeout=1.0, grace_period=5.0):
+            if time.monotonic() > deadline:
+                raise WorkerFailure(
+                    f"{worker.__name__} still running {timeout + grace} s after the spawn, "
+                    f"its watchdog silent; killed its processes {pids}\n"
+                    + _reported_stacks(tmp_path),
+                    pids,
+                )
+    except ProcessException as error:
+        raise WorkerFailure(
+            f"{worker.__name__} failed on rank {error.error_index}: {error}\n"
+            + _reported_stacks(tmp_path),
+            pids,
+        ) from error
+    finally:
+        for process in context.processes:
+            if process.is_alive():
+                process.kill()
+            process.join(timeout=30)
     return [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD_SIZE)]
 
 
@@ -420,3 +507,61 @@ def test_sharded_loader_yields_each_rank_its_slice_of_the_same_batches():
         TabularLoader(dataset, shuffle=True, num_replicas=2, rank=0)
     with pytest.raises(ValueError, match="rank must be an int"):
         TabularLoader(dataset, num_replicas=2, rank=-1)
+
+
+# ---------------------------------------------------------------- the watchdog
+
+
+def _wait_for_peer(lock):
+    lock.acquire()  # never released: the peer that would release it is gone
+
+
+def _hung_worker(rank, port, out_dir):
+    # Rank 0 finishes at once; rank 1 then waits for it forever, as a worker
+    # blocked in a collective whose peer has exited.
+    if rank == 1:
+        lock = threading.Lock()
+        lock.acquire()
+        _wait_for_peer(lock)
+
+
+def _unwatched_hung_worker(rank, port, out_dir):
+    faulthandler.cancel_dump_traceback_later()  # only the parent's deadline is left
+    _hung_worker(rank, port, out_dir)
+
+
+def _failing_worker(rank, port, out_dir):
+    if rank == 1:
+        raise RuntimeError("worker 1 broke")
+    time.sleep(600)  # its peer's failure must stop it
+
+
+def _assert_workers_gone(pids):
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.slow  # two spawned interpreters importing torch
+def test_a_hung_worker_fails_the_test_with_its_stack(tmp_path):
+    with pytest.raises(WorkerFailure) as info:
+        _spawn(_hung_worker, tmp_path, timeout=3)
+    message = str(info.value)
+    assert "_hung_worker failed on rank 1" in message and "exit code 1" in message
+    stacks = message.split("--- rank 1, stacks written by its watchdog or crash handler:")[1]
+    assert "_wait_for_peer" in stacks and "_hung_worker" in stacks
+    _assert_workers_gone(info.value.pids)
+
+
+@pytest.mark.slow  # two spawned interpreters importing torch
+def test_a_failing_worker_stops_its_peer_and_reports_its_traceback(tmp_path):
+    with pytest.raises(WorkerFailure, match="(?s)failed on rank 1.*RuntimeError: worker 1 broke"):
+        _spawn(_failing_worker, tmp_path, timeout=600)
+    # The peer, asleep for 600 s, was stopped rather than waited for.
+
+
+@pytest.mark.slow
+def test_the_parent_kills_workers_whose_watchdog_is_silent(tmp_path):
+    with pytest.raises(WorkerFailure, match="still running 21 s after the spawn") as info:
+        _spawn(_unwatched_hung_worker, tmp_path, timeout=1, grace=20)
+    _assert_workers_gone(info.value.pids)

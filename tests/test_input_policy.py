@@ -3,9 +3,14 @@
 * inf (either sign) → ``ValueError`` naming the argument;
 * NaN → ``ValueError`` naming the argument, unless the entry point documents
   a missing-value mode, which must then work;
-* wrong rank, wrong dtype (int, complex, str, a Python list) and an empty
-  batch (B = 0) → a clear result or a ``ValueError``/``TypeError`` naming the
-  argument; never an exception from deep inside a kernel.
+* wrong rank (0-D, or extra leading dimensions) → ``ValueError`` naming the
+  argument and its shape;
+* wrong dtype (int, complex, str, a Python list) and an empty batch (B = 0) →
+  a clear result or a ``ValueError``/``TypeError`` naming the argument; never
+  an exception from deep inside a kernel.
+* finite values too large for the dtype's arithmetic (up to its maximum) →
+  the float64 result where float32 can hold it, else a ``ValueError`` naming
+  the argument; never a silent NaN.
 
 Known gaps are strict xfails: they turn the suite red once fixed, so that the
 marker gets removed.
@@ -407,11 +412,19 @@ def test_nan_is_rejected_or_its_documented_mode_works(entry):
         entry.nan_mode(value)
 
 
+@pytest.mark.parametrize("rank", ["scalar", "three_more"])
 @pytest.mark.parametrize("entry", params("rank"))
-def test_wrong_rank_is_clear(entry):
+def test_wrong_rank_is_clear(entry, rank):
+    # No entry point takes a 0-D tensor, nor its good value with three more
+    # leading dimensions (two are a valid [1, F, C] row for ToFeatureGraph):
+    # both must be refused up front, naming the argument.
     good = entry.good(NUM_ROWS)
-    expect_clear(entry, good.view(1, 1, *good.shape))
-    expect_clear(entry, torch.tensor(1.0))
+    value = torch.tensor(1.0) if rank == "scalar" else good.view(1, 1, 1, *good.shape)
+    with pytest.raises(ValueError) as info:
+        entry.call(value, NUM_ROWS)
+    message = str(info.value)
+    assert entry.mentions(message), message
+    assert any(word in message for word in ("shape", "dimension", "-D", "rank")), message
 
 
 @pytest.mark.parametrize("entry", params("int"))
@@ -482,3 +495,102 @@ def test_loader_bad_inputs_are_clear():
     for static in (False, True):
         loader = TabularLoader(dataset, split="test", batch_size=2, static=static)
         assert len(loader) == 0 and list(loader) == []
+
+
+# Huge finite values ###########################################################
+# Finite input within the float range gives a finite output, or a ValueError
+# naming the input; never a silent NaN.
+
+
+def _huge_modules():
+    return {
+        "gfa": lambda: GraphFeatureAggregation(4),
+        "gfa-sparse": lambda: GraphFeatureAggregation(4, backend="sparse"),
+        "agfl": lambda: AdvancedGraphFeatureLayer(NUM_FEATURES, embed_dim=4, num_heads=2),
+        "agfl-sparse": lambda: AdvancedGraphFeatureLayer(
+            NUM_FEATURES, embed_dim=4, num_heads=2, backend="sparse"
+        ),
+        "agfl-per-feature": lambda: AdvancedGraphFeatureLayer(
+            NUM_FEATURES, embed_dim=4, num_heads=2, feature_embedding="per_feature"
+        ),
+        "agfl-hierarchical": lambda: AdvancedGraphFeatureLayer(
+            NUM_FEATURES, embed_dim=4, num_heads=2, hierarchical=True, num_groups=2
+        ),
+        "row-attention": lambda: RowAttention(NUM_FEATURES).eval(),
+    }
+
+
+def _huge_fusion(x):
+    torch.manual_seed(0)
+    fusion = GatedFeatureFusion(NUM_FEATURES)
+    return fusion, (x, torch.flip(x, dims=[0]))
+
+
+def _huge_pool(x):
+    torch.manual_seed(0)
+    return FeatureGroupPool(NUM_FEATURES, 2), (x.unsqueeze(-1).repeat(1, 1, 3),)
+
+
+def _huge_cases():
+    cases = {}
+    for name, make in _huge_modules().items():
+
+        def case(x, make=make):
+            torch.manual_seed(0)
+            return make(), (x,)
+
+        cases[name] = case
+    cases["fusion"] = _huge_fusion
+    cases["pool"] = _huge_pool
+    return cases
+
+
+HUGE_CASES = _huge_cases()
+
+
+def _huge_rows(scale, dtype=torch.float32):
+    x = torch.randn(
+        5, NUM_FEATURES, generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    return (x * scale).to(dtype)
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e30])
+@pytest.mark.parametrize("name", list(HUGE_CASES))
+def test_huge_finite_input_gives_the_float64_result(name, scale):
+    module, inputs = HUGE_CASES[name](_huge_rows(scale))
+    out = module(*inputs)
+    assert bool(torch.isfinite(out).all()), out
+    # The same module in float64, where none of these sizes overflow.
+    reference, inputs64 = HUGE_CASES[name](_huge_rows(scale, torch.float64))
+    expected = reference.double()(*inputs64)
+    torch.testing.assert_close(out.double(), expected, rtol=1e-4, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize("name", list(HUGE_CASES))
+def test_input_at_the_float_limit_is_finite_or_refused_naming_it(name):
+    x = _huge_rows(1.0)
+    x = x / x.abs().max() * torch.finfo(torch.float32).max
+    module, inputs = HUGE_CASES[name](x)
+    try:
+        out = module(*inputs)
+    except ValueError as error:
+        assert "too large in magnitude" in str(error)
+        assert ("a and b" if name == "fusion" else "x") in str(error)
+        return
+    assert bool(torch.isfinite(out).all()), out
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e30])
+def test_row_attention_training_refuses_what_its_batch_statistics_cannot_hold(scale):
+    torch.manual_seed(0)
+    module = RowAttention(NUM_FEATURES)
+    before = {k: v.clone() for k, v in module.state_dict().items()}
+    with pytest.raises(ValueError, match="values of x are too large in magnitude"):
+        module(_huge_rows(scale))
+    # Nothing was half-updated on the way to the error.
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(value, before[key], msg=key)
+    # float64 holds those statistics.
+    out = module.double()(_huge_rows(scale, torch.float64))
+    assert bool(torch.isfinite(out).all())

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from pyg_tabular.utils.validation import to_tensor
+from pyg_tabular.data._memory import check_graph_size
+from pyg_tabular.utils.validation import check_int, to_tensor
 
 
 def fully_connected_edge_index(
@@ -27,13 +28,41 @@ def fully_connected_edge_index(
             (default: :obj:`True`)
         device (torch.device, optional): Device of the result.
 
+    Raises:
+        ValueError: If the template (:math:`F^2` edges) would take more than
+            half of the device's available memory.
+
     Example:
         >>> fully_connected_edge_index(3, self_loops=False)
         tensor([[1, 2, 0, 2, 0, 1],
                 [0, 0, 1, 1, 2, 2]])
     """
-    if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 0:
-        raise ValueError(f"num_features must be a non-negative int (got {num_features!r})")
+    num_features = check_int(num_features, "num_features", minimum=0)
+    check_graph_size(
+        "fully_connected_edge_index",
+        1,
+        num_features,
+        template_size(num_features, self_loops),
+        device=torch.device("cpu" if device is None else device),
+        builds_template=True,
+        batched=False,
+        limit_argument=None,
+    )
+    return complete_template(num_features, self_loops, device)
+
+
+def template_size(num_features: int, self_loops: bool, template: Tensor | None = None) -> int:
+    r"""Edges per row: those of :obj:`template`, else of the complete graph."""
+    if template is not None:
+        return template.size(1)
+    return num_features * num_features if self_loops else num_features * (num_features - 1)
+
+
+def complete_template(
+    num_features: int, self_loops: bool, device: torch.device | str | None = None
+) -> Tensor:
+    r""":func:`fully_connected_edge_index` without its size check, for callers
+    that checked the size of everything they build from it."""
     nodes = torch.arange(num_features, device=device)
     target = nodes.repeat_interleave(num_features)
     source = nodes.repeat(num_features)
@@ -84,4 +113,10 @@ def check_template(edge_index: object, num_features: int, name: str = "edge_inde
     return template
 
 
-__all__ = ["fully_connected_edge_index", "repeat_template", "check_template"]
+__all__ = [
+    "fully_connected_edge_index",
+    "repeat_template",
+    "check_template",
+    "template_size",
+    "complete_template",
+]

@@ -24,19 +24,28 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
+from pyg_tabular.data._memory import check_graph_size
 from pyg_tabular.data.edge_index import (
     check_template,
-    fully_connected_edge_index,
+    complete_template,
     repeat_template,
+    template_size,
 )
 from pyg_tabular.utils.scatter import scatter
-from pyg_tabular.utils.validation import _is_dataframe, check_finite, to_tensor
+from pyg_tabular.utils.validation import (
+    check_finite,
+    check_finite_cells,
+    check_int,
+    is_dataframe,
+    to_tensor,
+)
 
 _MISSING_MODES = ("error", "drop")
+_NAN_HINT = "pass missing='drop' to treat NaN cells as absent"
 
 
 def _rows_as_tensor(x: Any) -> tuple[Tensor, list[str] | None]:
-    columns = [str(c) for c in x.columns] if _is_dataframe(x) and x.ndim == 2 else None
+    columns = [str(c) for c in x.columns] if is_dataframe(x) and x.ndim == 2 else None
     rows = to_tensor(x, "x")
     if rows.dim() not in (2, 3):
         raise ValueError(
@@ -77,6 +86,7 @@ def rows_to_graph(
     self_loops: bool = True,
     missing: str = "error",
     feature_names: Sequence[str] | None = None,
+    max_bytes: int | None = None,
 ) -> Batch:
     r"""Turns each table row into a graph over its features, all rows in one batch.
 
@@ -94,7 +104,7 @@ def rows_to_graph(
             shape ``[B]`` or ``[B, T]``. (default: :obj:`None`)
         edge_index (torch.Tensor, optional): Feature adjacency template
             ``[2, E]`` over ``F`` nodes, ``source → target``. (default: the
-            complete graph, see :func:`fully_connected_edge_index`)
+            complete graph, see :func:`~pyg_tabular.data.fully_connected_edge_index`)
         self_loops (bool, optional): Self-loops in the default complete
             template. (default: :obj:`True`)
         missing (str, optional): ``"error"`` rejects NaN cells; ``"drop"``
@@ -103,6 +113,15 @@ def rows_to_graph(
             (default: :obj:`"error"`)
         feature_names (list of str, optional): Names of the ``F`` features; a
             DataFrame's columns are used when not given.
+        max_bytes (int, optional): Most bytes the graph may take (its
+            ``B·E`` edge index, per-node indices and the complete template).
+            (default: half of the device's available memory)
+
+    Raises:
+        ValueError: If a cell is infinite, or NaN with ``missing="error"``
+            (only then does the message suggest ``missing="drop"``); or if
+            the estimated size of the graph exceeds the limit, checked before
+            anything is allocated and naming ``B`` and ``F``.
 
     Returns:
         :class:`~torch_geometric.data.Batch` with ``x [N, C]``,
@@ -126,21 +145,28 @@ def rows_to_graph(
     names = _check_feature_names(
         feature_names if feature_names is not None else columns, num_features
     )
-    check_finite(
-        rows,
-        "x",
-        allow_nan=missing == "drop",
-        hint="pass missing='drop' to treat NaN cells as absent",
-    )
+    check_finite_cells(rows, "x", allow_nan=missing == "drop", nan_hint=_NAN_HINT)
     target = None if y is None else _check_targets(y, num_rows)
-    if edge_index is None:
-        template = fully_connected_edge_index(num_features, self_loops, device=rows.device)
-    else:
-        template = check_template(edge_index, num_features).to(rows.device)
+    drop = missing == "drop" and bool(torch.isnan(rows).any())
+    template = None if edge_index is None else check_template(edge_index, num_features)
+    num_edges = template_size(num_features, self_loops, template)
+    check_graph_size(
+        "rows_to_graph",
+        num_rows,
+        num_features,
+        num_edges,
+        device=rows.device,
+        builds_template=template is None,
+        drop=drop,
+        max_bytes=max_bytes,
+    )
+    if template is None:
+        template = complete_template(num_features, self_loops, device=rows.device)
+    template = template.to(rows.device)
 
     num_channels = rows.size(2) if rows.dim() == 3 else 1
     nodes = rows.reshape(num_rows * num_features, num_channels)  # [B*F, C]
-    if missing == "drop" and bool(torch.isnan(nodes).any()):
+    if drop:
         return _build_sparse_rows(nodes, num_rows, num_features, template, target, names)
     return _build_complete_rows(nodes, num_rows, num_features, template, target, names)
 
@@ -327,7 +353,8 @@ def graph_to_rows(
         fill_value (float, optional): Value of dropped cells. (default: :obj:`0.0`)
         return_mask (bool, optional): Also return the ``[B, F]`` boolean mask
             of cells that had a node. (default: :obj:`False`)
-        num_features (int, optional): Row width ``F``; read from
+        num_features (int, optional): Row width ``F``, a positive int at least
+            one more than the largest ``feature_id``; read from
             ``graph.row_width`` when not given.
 
     Returns:
@@ -347,6 +374,8 @@ def graph_to_rows(
     if node_values.is_complex():
         raise ValueError(f"node_values must be real-valued (got dtype {node_values.dtype})")
     check_finite(node_values, "node_values")
+    if num_features is not None:
+        num_features = check_int(num_features, "num_features")
     feature_id = getattr(graph, "feature_id", None)
     if not isinstance(feature_id, Tensor):
         raise ValueError("graph must carry a feature_id tensor (build it with rows_to_graph)")
@@ -365,6 +394,12 @@ def graph_to_rows(
             return rows, torch.ones(num_rows, width, dtype=torch.bool, device=rows.device)
         return rows
 
+    if num_nodes > 0 and int(feature_id.max()) >= width:
+        # Such a node would land in the next row's cells.
+        raise ValueError(
+            f"graph has feature_id up to {int(feature_id.max())}, beyond rows of "
+            f"{width} features (num_features={num_features!r})"
+        )
     cell = node_batch * width + feature_id
     rows_flat = scatter(node_values, cell, dim=0, dim_size=num_rows * width, reduce="sum")
     # The mask costs a second pass over the index: build it only when it is used.
@@ -403,6 +438,7 @@ def to_static_graph(
     *,
     edge_index: Any = None,
     self_loops: bool = True,
+    max_bytes: int | None = None,
 ) -> tuple[Tensor, Tensor]:
     r"""Returns the static form of complete rows: ``x [B, F, C]`` and one template.
 
@@ -412,6 +448,9 @@ def to_static_graph(
     is :math:`O(B \cdot F)` (a view for tensors). Use :func:`rows_to_graph`
     when rows differ (missing values dropped) or when a PyG loader or pooling
     op needs a real :class:`~torch_geometric.data.Batch`.
+
+    :obj:`max_bytes` bounds the complete template (:math:`F^2` edges) as in
+    :func:`rows_to_graph`: a size that exceeds it is refused before it is built.
 
     Example:
         >>> import torch
@@ -423,7 +462,17 @@ def to_static_graph(
     check_finite(rows, "x")
     num_features = rows.size(1)
     if edge_index is None:
-        template = fully_connected_edge_index(num_features, self_loops, device=rows.device)
+        check_graph_size(
+            "to_static_graph",
+            rows.size(0),
+            num_features,
+            template_size(num_features, self_loops),
+            device=rows.device,
+            builds_template=True,
+            batched=False,
+            max_bytes=max_bytes,
+        )
+        template = complete_template(num_features, self_loops, device=rows.device)
     else:
         template = check_template(edge_index, num_features).to(rows.device)
     num_channels = rows.size(2) if rows.dim() == 3 else 1

@@ -17,10 +17,12 @@ from pyg_tabular.datasets.named_datasets import (
     load_wine,
 )
 from pyg_tabular.datasets.streaming_tabular_loader import StreamingTabularLoader
+from pyg_tabular.datasets.table_encoder import TableEncoder
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
 from pyg_tabular.datasets.tabular_loader import TabularLoader
 
 __all__ = [
+    "TableEncoder",
     "TabularDataset",
     "TabularLoader",
     "StreamingTabularLoader",

@@ -7,6 +7,7 @@ DataFrame inputs go through one code path; pandas is used when it is installed
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -16,14 +17,21 @@ import torch
 from torch import Tensor
 
 import pyg_tabular.typing as _typing
-from pyg_tabular.utils.validation import _is_dataframe
+from pyg_tabular.utils.validation import is_dataframe
+
+TASKS = ("regression", "binary", "multiclass")
+IMPUTE_MODES = (None, "mean")
+MISSING_MODES = ("error", "drop")
+# Mixes a loader's seed with the epoch number into the epoch's shuffling seed.
+SEED_MIX = 0x9E3779B97F4A7C15
 
 
 class Table:
     r"""A read-only view of a 2-D input as named columns."""
 
     def __init__(self, data: Any, names: Sequence[str] | None = None, name: str = "data"):
-        self.is_frame = _is_dataframe(data)
+        self._positions: np.ndarray | None = None
+        self.is_frame = is_dataframe(data)
         if self.is_frame:
             import pandas as pd
 
@@ -60,6 +68,29 @@ class Table:
         self.names = [str(n) for n in names]
         self._array = array
         self.num_rows = array.shape[0]
+
+    def take(self, rows: Any) -> Table:
+        r"""A table of the rows :obj:`rows` (positions), with the same names."""
+        positions = np.asarray(rows, dtype=np.int64)
+        out = copy.copy(self)
+        if self.is_frame:
+            out._frame = self._frame.iloc[positions]
+        else:
+            out._array = self._array[positions]
+        out.num_rows = len(positions)
+        out._positions = positions if self._positions is None else self._positions[positions]
+        return out
+
+    def row_number(self, row: int) -> int:
+        r"""The row's position in the table this one was taken from."""
+        return row if self._positions is None else int(self._positions[row])
+
+    def renamed(self, names: Sequence[str]) -> Table:
+        r"""The same array under other column names (arrays only)."""
+        assert not self.is_frame and len(names) == len(self.names)
+        out = copy.copy(self)
+        out.names = [str(n) for n in names]
+        return out
 
     def column(self, name: str) -> Any:
         if self.is_frame:
@@ -163,6 +194,19 @@ def encode(values: np.ndarray, vocabulary: Sequence[Any]) -> np.ndarray:
     )
 
 
+def column_name(table: Table, key: Any) -> str | None:
+    r"""The name of the column :obj:`key` refers to, or :obj:`None` if it is not one."""
+    if isinstance(key, str):
+        return key if key in table.names else None
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if table.is_frame:
+            # A DataFrame's integer labels are names, not positions.
+            return str(key) if str(key) in table.names else None
+        if 0 <= int(key) < len(table.names):
+            return table.names[int(key)]
+    return None
+
+
 def as_int64_tensor(array: np.ndarray) -> Tensor:
     return torch.from_numpy(np.ascontiguousarray(array, dtype=np.int64))
 
@@ -185,27 +229,39 @@ def class_task(task: str, classes: Sequence[Any], label: str) -> str:
 class ColumnSchema:
     r"""The column properties shared by :class:`TabularDataset` and
     :class:`StreamingTabularLoader`, read from their fitted
-    ``numeric_names``, ``categorical_names``, ``vocabularies`` and scaler."""
+    :class:`~pyg_tabular.datasets.TableEncoder` :obj:`encoder`."""
 
-    numeric_names: list[str]
-    categorical_names: list[str]
-    vocabularies: dict[str, list[Any]]
-    _scaler: Any
+    encoder: Any
+
+    @property
+    def numeric_names(self) -> list[str]:
+        r"""Names of the numeric columns; they come first in ``x``."""
+        return list(self.encoder.numeric_names)
+
+    @property
+    def categorical_names(self) -> list[str]:
+        r"""Names of the categorical columns, after the numeric ones in ``x``."""
+        return list(self.encoder.categorical_names)
+
+    @property
+    def vocabularies(self) -> dict[str, list[Any]]:
+        r"""The categories of each categorical column, by code ``1, 2, ...``."""
+        return self.encoder.vocabularies
 
     @property
     def feature_names(self) -> list[str]:
         r"""Numeric column names, then categorical ones: the column order of ``x``."""
-        return self.numeric_names + self.categorical_names
+        return self.encoder.feature_names
 
     @property
     def num_numeric(self) -> int:
         r"""Number of numeric columns; they come first in ``x``."""
-        return len(self.numeric_names)
+        return len(self.encoder.numeric_names)
 
     @property
     def num_categorical(self) -> int:
         r"""Number of categorical columns."""
-        return len(self.categorical_names)
+        return len(self.encoder.categorical_names)
 
     @property
     def num_features(self) -> int:
@@ -215,16 +271,14 @@ class ColumnSchema:
     @property
     def cardinalities(self) -> list[int]:
         r"""Codes per categorical column, the reserved ``0`` included."""
-        return [len(self.vocabularies[n]) + 1 for n in self.categorical_names]
+        return list(self.encoder.cardinalities)
 
     @property
     def mean(self) -> Tensor:
         r"""Fitted means of the numeric columns, ``[F_num]`` (float64)."""
-        assert self._scaler.mean is not None
-        return self._scaler.mean.view(-1)
+        return self.encoder.mean
 
     @property
     def std(self) -> Tensor:
         r"""Fitted standard deviations of the numeric columns (``1`` for constant ones)."""
-        assert self._scaler.std is not None
-        return self._scaler.std.view(-1)
+        return self.encoder.std

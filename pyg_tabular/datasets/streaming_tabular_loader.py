@@ -14,19 +14,23 @@ from torch_geometric.data import Batch
 from pyg_tabular.data import rows_to_graph
 from pyg_tabular.data.edge_index import check_template
 from pyg_tabular.datasets._columns import (
+    IMPUTE_MODES,
+    MISSING_MODES,
+    SEED_MIX,
+    TASKS,
     ColumnSchema,
     Table,
     as_int64_tensor,
     class_task,
+    column_name,
     encode,
     is_missing,
     sorted_values,
     unique_labels,
 )
-from pyg_tabular.datasets.tabular_dataset import _IMPUTE_MODES, TASKS, TabularDataset, _column_name
-from pyg_tabular.datasets.tabular_loader import _MISSING_MODES, _SEED_MIX
-from pyg_tabular.transforms.standardize_features import StandardizeFeatures
-from pyg_tabular.utils.validation import _is_dataframe
+from pyg_tabular.datasets.table_encoder import TableEncoder
+from pyg_tabular.datasets.tabular_dataset import TabularDataset
+from pyg_tabular.utils.validation import check_positive_int, is_dataframe
 
 # One encoded piece of the stream: features [n, F] and targets [n] (or None).
 _Piece = tuple[Tensor, Tensor | None]
@@ -144,7 +148,8 @@ class StreamingTabularLoader(ColumnSchema):
     :attr:`numeric_names`, :attr:`categorical_names`, :attr:`mean` and
     :attr:`std` (float64), :attr:`vocabularies`, :attr:`cardinalities`,
     :attr:`task`, :attr:`classes`, :attr:`num_classes`, plus
-    :attr:`num_rows`.
+    :attr:`num_rows`; the statistics live in :attr:`encoder`, a
+    :class:`~pyg_tabular.datasets.TableEncoder` fitted chunk by chunk.
 
     Example:
         >>> import pandas as pd
@@ -165,9 +170,7 @@ class StreamingTabularLoader(ColumnSchema):
         ([1.0, 2.0, 2.0, 3.0, 0.0], [0, 1, 1, 0, 1])
     """
 
-    numeric_names: list[str]
-    categorical_names: list[str]
-    vocabularies: dict[str, list[Any]]
+    encoder: TableEncoder
     classes: list[Any] | None
     task: str
     target_name: str | None
@@ -196,19 +199,19 @@ class StreamingTabularLoader(ColumnSchema):
         statistics: TabularDataset | StreamingTabularLoader | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        _check_positive_int(batch_size, "batch_size")
-        _check_positive_int(shuffle_buffer, "shuffle_buffer")
-        _check_positive_int(chunk_size, "chunk_size")
+        check_positive_int(batch_size, "batch_size")
+        check_positive_int(shuffle_buffer, "shuffle_buffer")
+        check_positive_int(chunk_size, "chunk_size")
         if not isinstance(shuffle, bool):
             raise TypeError(f"shuffle must be a bool (got {shuffle!r})")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an int or None (got {seed!r})")
-        if missing not in _MISSING_MODES:
-            raise ValueError(f"missing must be one of {_MISSING_MODES} (got {missing!r})")
+        if missing not in MISSING_MODES:
+            raise ValueError(f"missing must be one of {MISSING_MODES} (got {missing!r})")
         if task is not None and task not in TASKS:
             raise ValueError(f"task must be one of {TASKS} or None (got {task!r})")
-        if impute not in _IMPUTE_MODES:
-            raise ValueError(f"impute must be one of {_IMPUTE_MODES} (got {impute!r})")
+        if impute not in IMPUTE_MODES:
+            raise ValueError(f"impute must be one of {IMPUTE_MODES} (got {impute!r})")
         if statistics is not None:
             if not isinstance(statistics, (TabularDataset, StreamingTabularLoader)):
                 raise TypeError(
@@ -280,7 +283,7 @@ class StreamingTabularLoader(ColumnSchema):
         r"""The source's non-empty chunks as tables, checked for consistent columns."""
         first: set[str] | None = None
         for position, chunk in enumerate(self._raw_chunks(generator)):
-            if not _is_dataframe(chunk):
+            if not is_dataframe(chunk):
                 raise TypeError(
                     f"source chunk {position} must be a pandas.DataFrame "
                     f"(got {type(chunk).__name__})"
@@ -317,62 +320,29 @@ class StreamingTabularLoader(ColumnSchema):
                         yield batch.to_pandas(split_blocks=True)
             return
         chunks = self._source() if self._kind == "callable" else self._source
-        if _is_dataframe(chunks) or not isinstance(chunks, Iterable):
+        if is_dataframe(chunks) or not isinstance(chunks, Iterable):
             raise TypeError(
                 "source() must return an iterable of pandas.DataFrame chunks "
                 f"(got {type(chunks).__name__})"
             )
         yield from chunks
 
-    def _resolve_columns(self, table: Table, target: Any, categorical: Any) -> None:
-        column = _column_name(table, target) if target is not None else None
+    def _resolve_target(self, table: Table, target: Any) -> None:
+        column = column_name(table, target) if target is not None else None
         if target is not None and column is None:
             raise ValueError(
                 f"target {target!r} is not a column of source (columns: {table.names})"
             )
         self.target_name = column
-        if isinstance(categorical, (str, int)):
-            raise ValueError(f"categorical must be a list of columns (got {categorical!r})")
-        declared = set()
-        for entry in categorical or []:
-            name = _column_name(table, entry)
-            if name is None:
-                raise ValueError(
-                    f"categorical column {entry!r} is not a column of source "
-                    f"(columns: {table.names})"
-                )
-            declared.add(name)
-        columns = [n for n in table.names if n != column]
-        if not columns:
-            raise ValueError("source has no feature column besides the target")
-        self.numeric_names = [n for n in columns if n not in declared]
-        self.categorical_names = [n for n in columns if n in declared]
 
-    def _numeric(self, table: Table, name: str, offset: int) -> np.ndarray:
-        r"""A numeric column as float64, checked for infinities; notes its first NaN."""
-        values = table.numeric(name)
-        infinite = np.isinf(values)
-        if infinite.any():
-            row = int(np.flatnonzero(infinite)[0])
-            raise ValueError(
-                f"column {name!r} holds {values[row]} at row {offset + row}; "
-                "numeric cells must be finite or NaN"
-            )
-        nan = np.isnan(values)
-        if nan.any():
-            row = offset + int(np.flatnonzero(nan)[0])
-            if self._first_missing is None or row < self._first_missing[1]:
-                self._first_missing = (name, row)
-        return values
-
-    def _read(self, table: Table, offset: int) -> tuple[np.ndarray, list[np.ndarray]]:
-        r"""Raw numeric cells ``[n, F_num]`` (float64) and categorical values of a chunk."""
-        if self.numeric_names:
-            columns = [self._numeric(table, n, offset) for n in self.numeric_names]
-            raw = np.stack(columns, axis=1)
-        else:
-            raw = np.zeros((table.num_rows, 0), dtype=np.float64)
-        return raw, [table.objects(n) for n in self.categorical_names]
+    def _note_missing(self, numeric: np.ndarray | Tensor, offset: int) -> None:
+        r"""Remembers the first missing numeric cell of :obj:`numeric` ``[n, F_num]``."""
+        nan = np.isnan(np.asarray(numeric))
+        if not nan.any():
+            return
+        row, position = (int(i) for i in np.argwhere(nan)[0])
+        if self._first_missing is None or offset + row < self._first_missing[1]:
+            self._first_missing = (self.numeric_names[position], offset + row)
 
     def _read_target(self, table: Table, offset: int) -> tuple[np.ndarray, bool]:
         assert self.target_name is not None
@@ -404,20 +374,16 @@ class StreamingTabularLoader(ColumnSchema):
 
     # ------------------------------------------------------------------ fitting
     def _fit(self, target: Any, categorical: Any, task: str | None) -> None:
-        moments = _Moments(0)
-        seen: dict[str, dict[Any, None]] = {}
+        self.encoder = TableEncoder(categorical, impute=self.impute, dtype=self.dtype)
         labels: dict[Any, None] = {}
         offset = 0
         for table in self._chunks():
             if offset == 0:
-                self._resolve_columns(table, target, categorical)
-                moments = _Moments(len(self.numeric_names))
-                seen = {n: {} for n in self.categorical_names}
-            # One column at a time: the temporaries stay the size of one column.
-            for position, name in enumerate(self.numeric_names):
-                moments.update(position, self._numeric(table, name, offset))
-            for name in self.categorical_names:
-                seen[name].update(dict.fromkeys(unique_labels(table.objects(name))))
+                self._resolve_target(table, target)
+            assert self.target_name is not None
+            self.encoder.partial_fit(
+                table, exclude=[self.target_name], offset=offset, name="source"
+            )
             values, is_float = self._read_target(table, offset)
             if task == "regression" or (task is None and is_float):
                 _regression_values(values, self.target_name)
@@ -429,9 +395,7 @@ class StreamingTabularLoader(ColumnSchema):
         self.num_rows = offset
         assert self.target_name is not None
         self._columns = [*self.numeric_names, *self.categorical_names, self.target_name]
-        mean, std = moments.result()
-        self._scaler = StandardizeFeatures(mean=torch.from_numpy(mean), std=torch.from_numpy(std))
-        self.vocabularies = {n: sorted_values(seen[n]) for n in self.categorical_names}
+        self._first_missing = self.encoder.first_missing
 
         if task is None:
             task = "regression" if self._target_is_float else "classification"
@@ -443,12 +407,11 @@ class StreamingTabularLoader(ColumnSchema):
         self.task = task
 
     def _adopt(self, statistics: TabularDataset | StreamingTabularLoader, target: Any) -> None:
-        self.numeric_names = list(statistics.numeric_names)
-        self.categorical_names = list(statistics.categorical_names)
-        self.vocabularies = {n: list(v) for n, v in statistics.vocabularies.items()}
+        self.encoder = TableEncoder(dtype=self.dtype).load_state_dict(
+            statistics.encoder.state_dict()
+        )
         self.classes = None if statistics.classes is None else list(statistics.classes)
         self.task = statistics.task
-        self._scaler = StandardizeFeatures(mean=statistics.mean, std=statistics.std)
         features = self.numeric_names + self.categorical_names
         offset = 0
         for table in self._chunks():
@@ -457,15 +420,17 @@ class StreamingTabularLoader(ColumnSchema):
                 if absent:
                     raise ValueError(f"source is missing the feature columns {absent}")
                 name = target if target is not None else statistics.target_name
-                column = None if name is None else _column_name(table, name)
+                column = None if name is None else column_name(table, name)
                 if target is not None and column is None:
                     raise ValueError(
                         f"target {target!r} is not a column of source (columns: {table.names})"
                     )
                 self.target_name = column
                 self._columns = features + ([column] if column is not None else [])
-            for name in self.numeric_names:
-                self._numeric(table, name, offset)
+            # Encoding checks every cell now, so that a bad one fails here, not mid-epoch.
+            numeric, _ = self.encoder.transform(table, offset=offset, name="source")
+            if self.impute is None:
+                self._note_missing(numeric, offset)
             if self.target_name is not None:
                 self._encode_target(self._read_target(table, offset)[0])
             offset += table.num_rows
@@ -475,18 +440,11 @@ class StreamingTabularLoader(ColumnSchema):
 
     # ----------------------------------------------------------------- encoding
     def _encode(self, table: Table, offset: int) -> _Piece:
-        raw, raw_categorical = self._read(table, offset)
-        numeric = torch.from_numpy(raw)
-        if raw.shape[1] > 0:
-            numeric = self._scaler(numeric)
-        if self.impute == "mean":
-            numeric = numeric.nan_to_num(0.0)
-        numeric = numeric.to(self.dtype)
-        codes = []
-        for name, values in zip(self.categorical_names, raw_categorical):
-            code = encode(values, self.vocabularies[name])
-            if self._fitted_here:
-                unknown = (code == 0) & ~is_missing(values)
+        numeric, categorical = self.encoder.transform(table, offset=offset, name="source")
+        if self._fitted_here:
+            for position, name in enumerate(self.categorical_names):
+                values = table.objects(name)
+                unknown = (categorical[:, position].numpy() == 0) & ~is_missing(values)
                 if unknown.any():
                     row = int(np.flatnonzero(unknown)[0])
                     raise ValueError(
@@ -495,8 +453,7 @@ class StreamingTabularLoader(ColumnSchema):
                         "yield the same rows every epoch (encode other rows with "
                         "statistics=<this loader>)"
                     )
-            codes.append(torch.from_numpy(code).to(self.dtype))
-        x = torch.cat([numeric, *(c.view(-1, 1) for c in codes)], dim=1)  # [n, F]
+        x = torch.cat([numeric, categorical.to(self.dtype)], dim=1)  # [n, F]
         y = None
         if self.target_name is not None:
             y = self._encode_target(self._read_target(table, offset)[0])
@@ -546,7 +503,7 @@ class StreamingTabularLoader(ColumnSchema):
     def __iter__(self) -> Iterator[Batch | tuple[Tensor, Tensor | None]]:
         generator = None
         if self.shuffle:
-            epoch_seed = (self.seed * _SEED_MIX + self.epoch) % (2**63)
+            epoch_seed = (self.seed * SEED_MIX + self.epoch) % (2**63)
             generator = torch.Generator().manual_seed(epoch_seed)
         self.epoch += 1
         pieces = self._pieces(generator)
@@ -599,11 +556,6 @@ class StreamingTabularLoader(ColumnSchema):
         )
 
 
-def _check_positive_int(value: Any, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int (got {value!r})")
-
-
 def _check_source(source: Any) -> tuple[str, Any]:
     r"""Classifies :obj:`source` as ``"parquet"``, ``"callable"`` or ``"iterable"``."""
     if isinstance(source, (str, os.PathLike)):
@@ -622,7 +574,7 @@ def _check_source(source: Any) -> tuple[str, Any]:
         except Exception as error:
             raise ValueError(f"source {path!r} is not a readable parquet file ({error})") from None
         return "parquet", path
-    if _is_dataframe(source):
+    if is_dataframe(source):
         raise TypeError(
             "source must be an iterable of DataFrame chunks, a callable returning one, or a "
             "parquet path (got a single DataFrame; wrap it in a list, or use TabularDataset "
@@ -654,44 +606,6 @@ def _regression_values(values: np.ndarray, name: str | None) -> np.ndarray:
         raise ValueError(
             f"target {name!r} must be numeric for task='regression' (got dtype {values.dtype})"
         ) from None
-
-
-class _Moments:
-    r"""Count, mean, :math:`M_2`, minimum and maximum of the observed cells of
-    :obj:`width` columns, merged chunk by chunk (Chan et al.), in float64."""
-
-    def __init__(self, width: int) -> None:
-        self.count = np.zeros(width)
-        self.mean = np.zeros(width)
-        self.m2 = np.zeros(width)
-        self.low = np.full(width, np.inf)
-        self.high = np.full(width, -np.inf)
-
-    def update(self, position: int, values: np.ndarray) -> None:
-        observed = values[~np.isnan(values)]
-        count_b = float(observed.size)
-        if count_b == 0:
-            return
-        mean_b = float(observed.mean())
-        m2_b = float(np.square(observed - mean_b).sum())
-        count_a, mean_a = self.count[position], self.mean[position]
-        count = count_a + count_b
-        delta = mean_b - mean_a
-        self.count[position] = count
-        self.mean[position] = mean_a + delta * count_b / count
-        self.m2[position] += m2_b + delta * delta * count_a * count_b / count
-        self.low[position] = min(self.low[position], float(observed.min()))
-        self.high[position] = max(self.high[position], float(observed.max()))
-
-    def result(self) -> tuple[np.ndarray, np.ndarray]:
-        r"""Means and population standard deviations, as :class:`TabularDataset` fits them."""
-        std = np.sqrt(self.m2 / np.maximum(self.count, 1))
-        # A constant column is only centred, on its exact value (the merged mean
-        # may be off by rounding); one never observed keeps mean 0 and std 1.
-        constant = (self.count > 0) & (self.low == self.high)
-        mean = np.where(constant, self.low, self.mean)
-        std = np.where(constant | ~(std > 0), 1.0, std)
-        return mean, std
 
 
 def _cat(pieces: Sequence[_Piece]) -> _Piece:

@@ -12,19 +12,21 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from pyg_tabular.datasets._columns import (
+    IMPUTE_MODES,
+    TASKS,
     ColumnSchema,
     Table,
     as_int64_tensor,
     class_task,
+    column_name,
     encode,
     is_missing,
     unique_labels,
 )
-from pyg_tabular.transforms.standardize_features import StandardizeFeatures
+from pyg_tabular.datasets.table_encoder import TableEncoder
+from pyg_tabular.utils.validation import is_dataframe
 
-TASKS = ("regression", "binary", "multiclass")
 SPLITS = ("train", "val", "test")
-_IMPUTE_MODES = (None, "mean")
 
 
 class TabularDataset(ColumnSchema, Dataset):
@@ -88,7 +90,9 @@ class TabularDataset(ColumnSchema, Dataset):
     code), :attr:`vocabularies` (the categories of each categorical column, by
     code ``1, 2, ...``), :attr:`cardinalities`, the fitted :attr:`mean` and
     :attr:`std`, and :attr:`split_index` (row indices of ``"train"``,
-    ``"val"`` and ``"test"``).
+    ``"val"`` and ``"test"``). The column statistics live in :attr:`encoder`,
+    the fitted :class:`~pyg_tabular.datasets.TableEncoder`, which encodes new
+    rows (as :meth:`transform` does) and saves with its ``state_dict``.
 
     Example:
         >>> import torch
@@ -126,8 +130,8 @@ class TabularDataset(ColumnSchema, Dataset):
     ) -> None:
         if task is not None and task not in TASKS:
             raise ValueError(f"task must be one of {TASKS} or None (got {task!r})")
-        if impute not in _IMPUTE_MODES:
-            raise ValueError(f"impute must be one of {_IMPUTE_MODES} (got {impute!r})")
+        if impute not in IMPUTE_MODES:
+            raise ValueError(f"impute must be one of {IMPUTE_MODES} (got {impute!r})")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an int (got {seed!r})")
         dtype = torch.get_default_dtype() if dtype is None else dtype
@@ -147,16 +151,6 @@ class TabularDataset(ColumnSchema, Dataset):
             )
         self.target_name, target_values, target_is_float = self._resolve_target(table, target)
 
-        columns = [n for n in table.names if n != self.target_name]
-        declared = self._resolve_categorical(table, categorical)
-        if not columns:
-            raise ValueError("data has no feature column besides the target")
-        self._input_columns = columns
-        self.numeric_names = [n for n in columns if n not in declared]
-        self.categorical_names = [n for n in columns if n in declared]
-
-        raw_numeric = self._read_numeric(table)
-        raw_categorical = [table.objects(n) for n in self.categorical_names]
         self.task, self.classes, target_tensor = self._encode_target(
             target_values, target_is_float, task
         )
@@ -165,19 +159,16 @@ class TabularDataset(ColumnSchema, Dataset):
         self.split_index = _split_rows(table.num_rows, split, seed, strata)
 
         # Fit on the training rows only: nothing from val/test may shape the encoding.
-        train = self.split_index["train"].numpy()
-        self._scaler = StandardizeFeatures().fit(torch.from_numpy(raw_numeric[train]))
-        self.vocabularies = {
-            column: unique_labels(values[train])
-            for column, values in zip(self.categorical_names, raw_categorical)
-        }
-        self._encode_features(raw_numeric, raw_categorical)
+        self.encoder = TableEncoder(categorical, impute=impute, dtype=dtype)
+        exclude = [] if self.target_name is None else [self.target_name]
+        self.encoder.fit(table.take(self.split_index["train"].numpy()), exclude=exclude)
+        self.numeric, self.categorical = self.encoder.transform(table)
         self.target = target_tensor
 
     # ------------------------------------------------------------------ reading
     @staticmethod
     def _resolve_target(table: Table, target: Any) -> tuple[str | None, np.ndarray, bool]:
-        column = _column_name(table, target)
+        column = column_name(table, target)
         if column is not None:
             is_float = table.is_float(column)
             values = table.numeric(column, "target") if is_float else table.objects(column)
@@ -192,35 +183,6 @@ class TabularDataset(ColumnSchema, Dataset):
             )
         is_float = values.dtype.kind == "f"
         return None, values, is_float
-
-    @staticmethod
-    def _resolve_categorical(table: Table, categorical: Sequence[Any] | None) -> set[str]:
-        if categorical is None:
-            return set()
-        if isinstance(categorical, (str, int)):
-            raise ValueError(f"categorical must be a list of columns (got {categorical!r})")
-        names = set()
-        for entry in categorical:
-            column = _column_name(table, entry)
-            if column is None:
-                raise ValueError(
-                    f"categorical column {entry!r} is not a column of data (columns: {table.names})"
-                )
-            names.add(column)
-        return names
-
-    def _read_numeric(self, table: Table) -> np.ndarray:
-        if not self.numeric_names:
-            return np.zeros((table.num_rows, 0), dtype=np.float64)
-        columns = [table.numeric(n) for n in self.numeric_names]
-        stacked = np.stack(columns, axis=1)
-        if np.isinf(stacked).any():
-            row, col = np.argwhere(np.isinf(stacked))[0]
-            raise ValueError(
-                f"column {self.numeric_names[col]!r} holds {stacked[row, col]} at row {row}; "
-                "numeric cells must be finite or NaN"
-            )
-        return stacked
 
     def _encode_target(
         self, values: np.ndarray, is_float: bool, task: str | None
@@ -256,20 +218,6 @@ class TabularDataset(ColumnSchema, Dataset):
         return task, classes, as_int64_tensor(codes)
 
     # ----------------------------------------------------------------- encoding
-    def _encode_features(self, raw_numeric: np.ndarray, raw_categorical: list[np.ndarray]) -> None:
-        numeric = self._scaler(torch.from_numpy(raw_numeric))
-        if self.impute == "mean":
-            numeric = numeric.nan_to_num(0.0)
-        self.numeric = numeric.to(self.dtype)
-        codes = [
-            encode(values, self.vocabularies[column])
-            for column, values in zip(self.categorical_names, raw_categorical)
-        ]
-        if codes:
-            self.categorical = as_int64_tensor(np.stack(codes, axis=1))
-        else:
-            self.categorical = torch.zeros(raw_numeric.shape[0], 0, dtype=torch.long)
-
     def transform(self, data: Any, target: Any = None) -> TabularDataset:
         r"""Encodes new rows with the statistics fitted on this dataset's train split.
 
@@ -286,25 +234,19 @@ class TabularDataset(ColumnSchema, Dataset):
             its rows are in the ``"test"`` split, and its :attr:`target` is
             :obj:`None` when no target was found.
         """
-        names = None
-        if not _is_frame(data):
-            shape = _as_array(data, "data").shape
-            if len(shape) != 2 or shape[1] != len(self._input_columns):
+        table = Table(data)
+        columns = self.encoder.columns
+        if not table.is_frame:
+            if len(table.names) != len(columns):
                 raise ValueError(
-                    f"data must hold the {len(self._input_columns)} feature columns "
-                    f"{self._input_columns} in this order (got shape {shape})"
+                    f"data must hold the {len(columns)} feature columns {columns} in this "
+                    f"order (got shape {(table.num_rows, len(table.names))})"
                 )
-            names = self._input_columns
-        table = Table(data, names)
+            table = table.renamed(columns)
         if table.num_rows == 0:
             raise ValueError("data must hold at least one row (got an empty table)")
-        absent = [n for n in self._input_columns if n not in table.names]
-        if absent:
-            raise ValueError(f"data is missing the feature columns {absent}")
         out = copy.copy(self)
-        raw_numeric = out._read_numeric(table)
-        raw_categorical = [table.objects(n) for n in self.categorical_names]
-        out._encode_features(raw_numeric, raw_categorical)
+        out.numeric, out.categorical = self.encoder.transform(table)
         out.target = self._transform_target(table, target)
         every = torch.arange(table.num_rows)
         empty = every[:0]
@@ -365,9 +307,7 @@ class TabularDataset(ColumnSchema, Dataset):
 
 
 def _is_frame(data: Any) -> bool:
-    from pyg_tabular.utils.validation import _is_dataframe
-
-    return _is_dataframe(data)
+    return is_dataframe(data)
 
 
 def _as_array(values: Any, name: str) -> np.ndarray:
@@ -379,19 +319,6 @@ def _as_array(values: Any, name: str) -> np.ndarray:
         return np.asarray(values)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be array-like (got {type(values).__name__})") from None
-
-
-def _column_name(table: Table, key: Any) -> str | None:
-    r"""The name of the column :obj:`key` refers to, or :obj:`None` if it is not one."""
-    if isinstance(key, str):
-        return key if key in table.names else None
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        if table.is_frame:
-            # A DataFrame's integer labels are names, not positions.
-            return str(key) if str(key) in table.names else None
-        if 0 <= int(key) < len(table.names):
-            return table.names[int(key)]
-    return None
 
 
 def _split_rows(

@@ -11,12 +11,9 @@ from torch_geometric.data import Batch
 
 from pyg_tabular.data import rows_to_graph
 from pyg_tabular.data.edge_index import check_template
+from pyg_tabular.datasets._columns import MISSING_MODES, SEED_MIX
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
-from pyg_tabular.distributed import _check_replicas, shard_indices
-
-_MISSING_MODES = ("error", "drop")
-# Odd 64-bit multiplier (golden ratio): spreads (seed, epoch) pairs over seeds.
-_SEED_MIX = 0x9E3779B97F4A7C15
+from pyg_tabular.distributed import check_replicas, shard_indices
 
 
 class TabularLoader:
@@ -113,11 +110,11 @@ class TabularLoader:
             raise ValueError(f"dataset must be a TabularDataset (got {type(dataset).__name__})")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int (got {batch_size!r})")
-        if missing not in _MISSING_MODES:
-            raise ValueError(f"missing must be one of {_MISSING_MODES} (got {missing!r})")
+        if missing not in MISSING_MODES:
+            raise ValueError(f"missing must be one of {MISSING_MODES} (got {missing!r})")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"seed must be an int or None (got {seed!r})")
-        _check_replicas(num_replicas, rank)
+        check_replicas(num_replicas, rank)
         if num_replicas > 1 and shuffle and seed is None:
             raise ValueError(
                 f"seed is required with shuffle=True and num_replicas={num_replicas}: every "
@@ -164,7 +161,7 @@ class TabularLoader:
         num_rows = self._x.size(0)
         if not self.shuffle:
             return torch.arange(num_rows)
-        epoch_seed = (self.seed * _SEED_MIX + self.epoch) % (2**63)
+        epoch_seed = (self.seed * SEED_MIX + self.epoch) % (2**63)
         generator = torch.Generator().manual_seed(epoch_seed)
         return torch.randperm(num_rows, generator=generator)
 

@@ -1,11 +1,12 @@
-"""scikit-learn style estimators on feature-graph attention.
+"""scikit-learn estimators on feature-graph attention.
 
-scikit-learn, pandas and tqdm are optional here: they are imported only by the
-methods that need them (``feature_attention`` returns a DataFrame; ``fit``
-shows a progress bar when tqdm is installed).
+They need scikit-learn (their base classes and input checks come from it):
+without it they import, and building one raises an :class:`ImportError`.
+pandas and tqdm stay optional: ``feature_attention`` returns a DataFrame, and
+``fit`` shows a progress bar when tqdm is installed.
 """
 
-from pyg_tabular.estimators._base import NotFittedError
+from pyg_tabular.estimators._sklearn import NotFittedError
 from pyg_tabular.estimators.feature_graph_classifier import FeatureGraphClassifier
 from pyg_tabular.estimators.feature_graph_regressor import FeatureGraphRegressor
 

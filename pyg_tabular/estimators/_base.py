@@ -1,16 +1,26 @@
-"""Shared machinery of the scikit-learn style estimators (private).
+"""Shared machinery of the scikit-learn estimators (private).
 
-scikit-learn is optional: the estimators implement ``get_params`` /
-``set_params`` with its semantics (constructor arguments stored unchanged as
-attributes), which is all :func:`sklearn.base.clone` needs. pandas and tqdm are
-imported only by the methods that use them.
+The estimators are scikit-learn estimators (scikit-learn is needed to build
+one, not to import them): they inherit
+:class:`~sklearn.base.BaseEstimator` and check their input with scikit-learn's
+own ``validate_data``, ``check_is_fitted`` and ``type_of_target``. Columns are
+encoded by one :class:`~pyg_tabular.datasets.TableEncoder` and the network is
+trained by :func:`pyg_tabular.training.train`. skorch was considered for the
+training glue and not used: it would replace only the loop, which
+:func:`~pyg_tabular.training.train` already shares with ``compare``, while the
+table encoding, categorical columns, feature attention and data-parallel
+training would still need code of their own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Sequence
+import os
+import pickle
+import zipfile
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,46 +29,36 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import pyg_tabular.typing as _typing
 from pyg_tabular import distributed as _distributed
-from pyg_tabular.datasets._columns import Table, encode, is_missing, unique_labels
-from pyg_tabular.datasets.tabular_dataset import TabularDataset
+from pyg_tabular.datasets import TableEncoder, TabularDataset
+from pyg_tabular.estimators._sklearn import (
+    BaseEstimator,
+    check_consistent_length,
+    check_is_fitted,
+    validate_data,
+)
 from pyg_tabular.nn.models import FeatureGraphNet
-from pyg_tabular.transforms.standardize_features import StandardizeFeatures
-from pyg_tabular.utils.validation import _is_dataframe
+from pyg_tabular.training import train
+from pyg_tabular.utils.validation import check_fraction, check_positive_int, is_dataframe
 
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 _PREDICT_BATCH = 4096
 # Rows used to summarise the learned attention at the end of fit.
 _ATTENTION_ROWS = 1024
+_STATE_KEYS = ("params", "encoder", "target", "model", "feature_attention", "history")
 
 
-class NotFittedError(ValueError, AttributeError):
-    r"""Raised when an estimator is used before :meth:`fit`; like scikit-learn's
-    ``NotFittedError`` it is both a :class:`ValueError` and an
-    :class:`AttributeError`."""
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _check_positive_int(value: object, name: str) -> None:
-    if not _is_int(value) or value <= 0:  # type: ignore[operator]
-        raise ValueError(f"{name} must be a positive int (got {value!r})")
-
-
-def _check_number(value: object, name: str, low: float, high: float, low_open: bool) -> None:
+def _check_number(value: object, name: str, low: float, low_open: bool) -> float:
     ok = (
-        not isinstance(value, bool)
+        not isinstance(value, (bool, np.bool_))
         and isinstance(value, (int, float, np.floating, np.integer))
         and math.isfinite(float(value))
         and (float(value) > low if low_open else float(value) >= low)
-        and float(value) < high
     )
     if not ok:
         bracket = "(" if low_open else "["
-        raise ValueError(f"{name} must be in {bracket}{low}, {high}) (got {value!r})")
+        raise ValueError(f"{name} must be a number in {bracket}{low}, inf) (got {value!r})")
+    return float(value)  # type: ignore[arg-type]
 
 
 def _is_categorical_array_column(column: np.ndarray) -> bool:
@@ -66,7 +66,7 @@ def _is_categorical_array_column(column: np.ndarray) -> bool:
         return True
     if column.dtype.kind != "O":
         return column.dtype.kind in "USM"
-    present = column[~is_missing(column)]
+    present = [v for v in column if not (v is None or (isinstance(v, float) and math.isnan(v)))]
     return any(
         isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
         for v in present
@@ -75,13 +75,12 @@ def _is_categorical_array_column(column: np.ndarray) -> bool:
 
 def _detect_categorical(X: Any) -> list[Any]:
     r"""Columns to encode as categories: object, category, string and bool dtypes."""
-    if _is_dataframe(X):
+    if is_dataframe(X):
         import pandas as pd
 
-        frame = X.to_frame() if isinstance(X, pd.Series) else X
         found = []
-        for label in frame.columns:
-            dtype = frame[label].dtype
+        for label in X.columns:
+            dtype = X[label].dtype
             if (
                 isinstance(dtype, pd.CategoricalDtype)
                 or pd.api.types.is_bool_dtype(dtype)
@@ -90,50 +89,26 @@ def _detect_categorical(X: Any) -> list[Any]:
             ):
                 found.append(str(label))
         return found
-    array = np.asarray(X)
-    if array.ndim != 2:
-        return []
-    return [i for i in range(array.shape[1]) if _is_categorical_array_column(array[:, i])]
+    return [i for i in range(X.shape[1]) if _is_categorical_array_column(X[:, i])]
 
 
-def _as_rows(X: Any) -> Any:
-    r"""X as a DataFrame or a 2-D ndarray (lists and tensors become arrays)."""
-    if _is_dataframe(X):
-        return X
-    if isinstance(X, Tensor):
-        X = X.detach().cpu().numpy()
-    array = np.asarray(X)
-    if array.ndim != 2:
-        raise ValueError(
-            f"X must be 2-D [n_samples, n_features] (got an array of shape {array.shape})"
-        )
-    return array
+def _is_sparse(X: Any) -> bool:
+    try:
+        import scipy.sparse
+    except ImportError:  # pragma: no cover - scipy comes with scikit-learn
+        return False
+    return bool(scipy.sparse.issparse(X))
 
 
-def _as_target(y: Any) -> np.ndarray:
-    if isinstance(y, Tensor):
-        y = y.detach().cpu().numpy()
-    elif _is_dataframe(y):
-        y = y.to_numpy()
-    values = np.asarray(y)
-    if values.ndim == 2 and values.shape[1] == 1:
-        values = values[:, 0]
-    if values.ndim != 1:
-        raise ValueError(f"y must be 1-D [n_samples] (got shape {values.shape})")
-    return values
-
-
-class _FeatureGraphEstimator:
+class _FeatureGraphEstimator(BaseEstimator):
     r"""Base of :class:`FeatureGraphClassifier` and :class:`FeatureGraphRegressor`."""
 
     _task_kind = ""  # "classifier" or "regressor"
-    # Plain lists, dicts and tensors only, so that save/load works with weights_only=True.
-    _encoding: dict[str, Any]
 
     def __init__(
         self,
         *,
-        layer: str = "gat",
+        layer: str = "feature-gat",
         channels: int = 32,
         num_layers: int = 2,
         heads: int = 4,
@@ -172,73 +147,71 @@ class _FeatureGraphEstimator:
         self.random_state = random_state
         self.progress = progress
 
-    # ------------------------------------------------------------ parameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        signature = inspect.signature(cls.__init__)
-        return [name for name in signature.parameters if name != "self"]
-
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        r"""The constructor arguments, as scikit-learn's ``get_params``.
-
-        Args:
-            deep (bool, optional): Accepted for compatibility; no parameter is
-                itself an estimator. (default: :obj:`True`)
-        """
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def set_params(self, **params: Any) -> _FeatureGraphEstimator:
-        r"""Sets constructor arguments, as scikit-learn's ``set_params``; takes
-        effect at the next :meth:`fit`. Returns the estimator."""
-        valid = self._param_names()
-        for name, value in params.items():
-            if name not in valid:
-                raise ValueError(
-                    f"Invalid parameter {name!r} for {type(self).__name__}; valid parameters "
-                    f"are {valid}"
-                )
-            setattr(self, name, value)
-        return self
-
-    def __repr__(self) -> str:
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [
-            f"{name}={value!r}"
-            for name, value in self.get_params().items()
-            if not (defaults[name].default is value or defaults[name].default == value)
-        ]
-        return f"{type(self).__name__}({', '.join(changed)})"
-
     def __sklearn_tags__(self) -> Any:
-        # scikit-learn >= 1.6 asks estimators for tags (is_classifier, cross
-        # validation); imported here because scikit-learn is optional.
-        from sklearn.utils import ClassifierTags, InputTags, RegressorTags, Tags, TargetTags
-
-        classifier = self._task_kind == "classifier"
-        return Tags(
-            estimator_type=self._task_kind,
-            target_tags=TargetTags(required=True),
-            classifier_tags=ClassifierTags() if classifier else None,
-            regressor_tags=None if classifier else RegressorTags(),
-            non_deterministic=self.random_state is None,
-            input_tags=InputTags(allow_nan=True, categorical=True, string=True),
-        )
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        tags.input_tags.allow_nan = True
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
+        tags.input_tags.sparse = False
+        tags.target_tags.required = True
+        return tags
 
     def _check_params(self) -> None:
-        _check_positive_int(self.epochs, "epochs")
-        _check_positive_int(self.batch_size, "batch_size")
-        _check_positive_int(self.patience, "patience")
-        _check_number(self.lr, "lr", 0.0, math.inf, low_open=True)
-        _check_number(self.weight_decay, "weight_decay", 0.0, math.inf, low_open=False)
-        _check_number(self.validation_fraction, "validation_fraction", 0.0, 1.0, False)
-        if self.random_state is not None and not _is_int(self.random_state):
+        check_positive_int(self.epochs, "epochs")
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.patience, "patience")
+        _check_number(self.lr, "lr", 0.0, low_open=True)
+        _check_number(self.weight_decay, "weight_decay", 0.0, low_open=False)
+        check_fraction(self.validation_fraction, "validation_fraction")
+        if self.random_state is not None and (
+            isinstance(self.random_state, (bool, np.bool_))
+            or not isinstance(self.random_state, (int, np.integer))
+        ):
             raise ValueError(f"random_state must be an int or None (got {self.random_state!r})")
         if not isinstance(self.progress, bool):
             raise ValueError(f"progress must be a bool (got {self.progress!r})")
 
+    # ------------------------------------------------------------ input checks
+    def _check_X(self, X: Any, *, reset: bool) -> Any:
+        r"""X as a DataFrame or a 2-D ndarray, checked by scikit-learn (feature
+        count and names against the fit when :obj:`reset` is false)."""
+        if _is_sparse(X):
+            raise TypeError(
+                f"{type(self).__name__} does not accept sparse input X; pass a dense array "
+                "or DataFrame (e.g. X.toarray())"
+            )
+        if isinstance(X, Tensor):
+            X = X.detach().cpu().numpy()
+        if is_dataframe(X):
+            import pandas as pd
+
+            if isinstance(X, pd.Series):
+                raise ValueError(
+                    "X must be 2-D [n_samples, n_features]; got a pandas Series (use "
+                    "series.to_frame() for one feature)"
+                )
+            names = [str(c) for c in X.columns]
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            if repeated:
+                raise ValueError(f"X has duplicated column names {repeated}")
+            fitted = getattr(self, "feature_names_in_", None)
+            if not reset and fitted is not None and names != list(fitted):
+                if sorted(names) == sorted(fitted):
+                    # The same columns in another order: match them by name.
+                    label = dict(zip(names, X.columns))
+                    X = X[[label[n] for n in fitted]]
+            validate_data(self, X, skip_check_array=True, reset=reset)
+            if X.shape[0] < 1 or X.shape[1] < 1:
+                raise ValueError(
+                    f"X has shape {X.shape}; at least 1 sample and 1 feature are required"
+                )
+            return X
+        return validate_data(self, X, reset=reset, dtype=None, ensure_all_finite=False)
+
     # ------------------------------------------------------------ task hooks
-    def _prepare_target(self, y: np.ndarray) -> str:  # pragma: no cover - abstract
-        """Returns the TabularDataset task for y."""
+    def _check_y(self, y: Any) -> tuple[np.ndarray, str]:  # pragma: no cover - abstract
+        """Returns y checked as a 1-D array and the TabularDataset task for it."""
         raise NotImplementedError
 
     def _fit_target(self, target: Tensor) -> None:  # pragma: no cover - abstract
@@ -258,8 +231,15 @@ class _FeatureGraphEstimator:
         raise NotImplementedError
 
     # ------------------------------------------------------------ fitting
-    def fit(self, X: Any, y: Any) -> _FeatureGraphEstimator:
-        r"""Fits encodings (on the training part only) and the network.
+    def fit(self, X: Any, y: Any) -> Any:
+        r"""Fits the column encoding (on the training part only) and the network.
+
+        A fit is all or nothing: if it raises or is interrupted (for example
+        by :class:`KeyboardInterrupt`), the estimator keeps the fitted state
+        it had before the call (or stays unfitted). Training that diverges
+        restores the weights of the best finite epoch with a
+        :class:`RuntimeWarning`, or raises :class:`FloatingPointError` when
+        no epoch was finite; the estimator never holds non-finite weights.
 
         Data-parallel training: when a :mod:`torch.distributed` process group
         of two or more processes is initialized (e.g. under ``torchrun``, see
@@ -277,24 +257,35 @@ class _FeatureGraphEstimator:
             X (pandas.DataFrame or array-like): ``[n_samples, n_features]``;
                 object, category, string and bool columns are categorical
                 unless :obj:`categorical_features` says otherwise; NaN (or
-                ``None``) marks missing values.
+                ``None``) marks missing values. Sparse matrices are refused.
             y (array-like): ``[n_samples]`` targets.
 
         Returns:
             The fitted estimator.
         """
+        previous = dict(self.__dict__)
+        try:
+            return self._fit(X, y)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(previous)
+            raise
+
+    def _fit(self, X: Any, y: Any) -> Any:
         self._check_params()
-        X = _as_rows(X)
-        y = _as_target(y)
-        task = self._prepare_target(y)
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None"
+            )
+        X = self._check_X(X, reset=True)
+        y, task = self._check_y(y)
+        check_consistent_length(X, y)
         if self.random_state is None:
             seed = int(torch.randint(0, 2**31 - 1, (1,)).item())
             if _distributed.get_world_size() > 1:
                 seed = int(_broadcast(torch.tensor(seed, dtype=torch.int64)))
         else:
             seed = int(self.random_state)
-        is_frame = _is_dataframe(X)
-        columns = [str(c) for c in X.columns] if is_frame else None
         categorical = (
             _detect_categorical(X)
             if self.categorical_features is None
@@ -310,29 +301,25 @@ class _FeatureGraphEstimator:
             seed=seed,
             dtype=torch.float32,
         )
-        input_columns = columns if columns is not None else [f"x{i}" for i in range(X.shape[1])]
-        self.n_features_in_ = len(input_columns)
-        if is_frame:
-            self.feature_names_in_ = np.asarray(input_columns, dtype=object)
-        self._encoding = {
-            "input_columns": input_columns,
-            "numeric_names": list(dataset.numeric_names),
-            "categorical_names": list(dataset.categorical_names),
-            "mean": dataset.mean.clone() if dataset.num_numeric else torch.zeros(0),
-            "std": dataset.std.clone() if dataset.num_numeric else torch.ones(0),
-            "vocabularies": {k: list(v) for k, v in dataset.vocabularies.items()},
-        }
+        self.encoder_ = dataset.encoder
         if dataset.classes is not None:
             self.classes_ = np.asarray(dataset.classes)
         assert dataset.target is not None
-        train, val = dataset.index("train"), dataset.index("val")
-        self._fit_target(dataset.target[train])
+        train_rows, val_rows = dataset.index("train"), dataset.index("val")
+        self._fit_target(dataset.target[train_rows])
 
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.model_ = self._build_model(dataset.num_numeric, dataset.cardinalities)
-            self._train(dataset, train, val, seed)
-        rows = train[:_ATTENTION_ROWS]
+            model = self._build_model(dataset.num_numeric, dataset.cardinalities)
+            result = self._train(model, dataset, train_rows, val_rows, seed)
+        self.model_ = model
+        # Wall times differ from run to run; the history of a seeded fit does not.
+        self.history_ = [
+            {k: v for k, v in record.items() if k != "seconds"} for record in result.history
+        ]
+        self.n_epochs_ = len(result.history)
+        self.best_epoch_ = result.best_epoch
+        rows = train_rows[:_ATTENTION_ROWS]
         self.feature_attention_ = (
             self._attention(dataset.numeric[rows], dataset.categorical[rows])
             if self.num_layers > 0
@@ -356,19 +343,21 @@ class _FeatureGraphEstimator:
             num_groups=self.num_groups,
         )
 
-    def _train(self, dataset: TabularDataset, train: Tensor, val: Tensor, seed: int) -> None:
-        model = self.model_
+    def _train(
+        self,
+        model: FeatureGraphNet,
+        dataset: TabularDataset,
+        train_rows: Tensor,
+        val_rows: Tensor,
+        seed: int,
+    ) -> Any:
         assert dataset.target is not None
         numeric, categorical, target = dataset.numeric, dataset.categorical, dataset.target
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay)
         )
         generator = torch.Generator().manual_seed(seed)
-        best_loss, best_state, stale = math.inf, None, 0
-        self.history_: list[dict[str, float]] = []
-        epochs = range(int(self.epochs))
         world_size = _distributed.get_world_size()
-        rank = _distributed.get_rank()
         network: torch.nn.Module = model
         if world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -380,60 +369,40 @@ class _FeatureGraphEstimator:
             flag = "forward_sync_buffers" if "forward_sync_buffers" in parameters else None
             options: dict[str, Any] = {flag or "broadcast_buffers": False}
             network = DistributedDataParallel(model, **options)
-        bar = None
-        if self.progress and _typing.WITH_TQDM and rank == 0:
-            from tqdm.auto import tqdm
 
-            bar = tqdm(epochs, desc=type(self).__name__, leave=False)
-        for epoch in bar if bar is not None else epochs:
-            model.train()
-            total, count = 0.0, 0
-            for chunk in train[torch.randperm(train.numel(), generator=generator)].split(
-                int(self.batch_size)
-            ):
-                optimizer.zero_grad()
+        def batches(epoch: int) -> Any:
+            order = train_rows[torch.randperm(train_rows.numel(), generator=generator)]
+            return order.split(int(self.batch_size))
+
+        def loss_fn(chunk: Tensor) -> Tensor:
+            with _overflow_is_divergence():
                 if world_size > 1:
-                    loss, chunk = self._sharded_loss(network, chunk, numeric, categorical, target)
-                else:
-                    loss = self._loss(model(numeric[chunk], categorical[chunk]), target[chunk])
-                    loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * chunk.numel()
-                count += chunk.numel()
+                    return self._sharded_loss(network, chunk, numeric, categorical, target)
+                return self._loss(model(numeric[chunk], categorical[chunk]), target[chunk])
+
+        def validate() -> dict[str, float]:
+            try:
+                with _overflow_is_divergence():
+                    out = model(numeric[val_rows], categorical[val_rows])
+                loss = float(self._loss(out, target[val_rows]))
+            except FloatingPointError:
+                loss = math.nan
             if world_size > 1:
-                sums = torch.tensor([total, count], dtype=torch.float64)
-                torch.distributed.all_reduce(sums)
-                total, count = float(sums[0]), int(sums[1])
-            train_loss = total / max(count, 1)
-            monitored = train_loss
-            record = {"epoch": float(epoch), "loss": train_loss}
-            if val.numel() > 0:
-                model.eval()
-                with torch.no_grad():
-                    monitored = float(
-                        self._loss(model(numeric[val], categorical[val]), target[val])
-                    )
-                if world_size > 1:
-                    # Rank 0 decides, so that all ranks stop at the same epoch.
-                    monitored = float(_broadcast(torch.tensor(monitored, dtype=torch.float64)))
-                record["val_loss"] = monitored
-            self.history_.append(record)
-            if bar is not None:
-                bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
-            if monitored < best_loss:
-                best_loss, stale = monitored, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                self.best_epoch_ = epoch
-            else:
-                stale += 1
-                if stale >= int(self.patience):
-                    break
-        if bar is not None:
-            bar.close()
-        if best_state is not None:
-            model.load_state_dict(best_state)
-        model.eval()
-        self.n_epochs_ = len(self.history_)
+                # Rank 0 decides, so that all ranks stop at the same epoch.
+                loss = float(_broadcast(torch.tensor(loss, dtype=torch.float64)))
+            return {"val_loss": loss}
+
+        return train(
+            model,
+            batches,
+            loss_fn,
+            optimizer=optimizer,
+            epochs=int(self.epochs),
+            validate=validate if val_rows.numel() > 0 else None,
+            patience=int(self.patience),
+            progress=self.progress and _distributed.get_rank() == 0,
+            progress_desc=type(self).__name__,
+        )
 
     def _sharded_loss(
         self,
@@ -442,13 +411,13 @@ class _FeatureGraphEstimator:
         numeric: Tensor,
         categorical: Tensor,
         target: Tensor,
-    ) -> tuple[Tensor, Tensor]:
-        r"""Backward pass of this rank's slice of the global batch :obj:`chunk`.
+    ) -> Tensor:
+        r"""This rank's share of the loss of the global batch :obj:`chunk`.
 
         The slice's mean loss is weighted by ``n_local * world_size / n_global``,
-        so that DDP's average over ranks is the mean loss of the global batch
-        even when the slices differ in size. Returns the slice's mean loss and
-        the slice.
+        so that DDP's average of the gradients over ranks (and the training
+        loop's average of the losses) is that of the global batch, even when
+        the slices differ in size.
         """
         world_size = _distributed.get_world_size()
         local = _distributed.shard_indices(chunk)
@@ -457,65 +426,52 @@ class _FeatureGraphEstimator:
         # of the batch with weight zero.
         rows = local if local.numel() > 0 else chunk[:1]
         loss = self._loss(network(numeric[rows], categorical[rows]), target[rows])
-        (loss * (local.numel() * world_size / chunk.numel())).backward()
-        return loss, local
+        return loss * (local.numel() * world_size / chunk.numel())
 
     # ------------------------------------------------------------ inference
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "model_"):
-            raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet; call fit(X, y) first"
-            )
-
     def _encode(self, X: Any) -> tuple[Tensor, Tensor]:
-        r"""Encodes new rows with the statistics fitted at :meth:`fit`."""
-        encoding = self._encoding
-        columns: list[str] = encoding["input_columns"]
-        X = _as_rows(X)
-        if _is_dataframe(X):
-            table = Table(X, name="X")
-            absent = [c for c in columns if c not in table.names]
-            if absent:
-                raise ValueError(f"X is missing the columns {absent} seen in fit")
-        else:
-            if X.shape[1] != len(columns):
-                raise ValueError(
-                    f"X has {X.shape[1]} columns, but {type(self).__name__} was fitted with "
-                    f"n_features_in_={len(columns)}"
-                )
-            table = Table(X, columns, name="X")
-        if len(encoding["numeric_names"]):
-            raw = np.stack([table.numeric(n) for n in encoding["numeric_names"]], axis=1)
-            scaler = StandardizeFeatures(encoding["mean"], encoding["std"])
-            numeric = scaler(torch.from_numpy(raw)).to(torch.float32)
-        else:
-            numeric = torch.zeros(table.num_rows, 0)
-        codes = [
-            torch.from_numpy(encode(table.objects(n), encoding["vocabularies"][n]))
-            for n in encoding["categorical_names"]
-        ]
-        categorical = (
-            torch.stack(codes, dim=1) if codes else torch.zeros(table.num_rows, 0, dtype=torch.long)
-        )
-        return numeric, categorical
+        r"""Encodes new rows with the encoder fitted at :meth:`fit`."""
+        check_is_fitted(self)
+        X = self._check_X(X, reset=False)
+        return self.encoder_.transform(X, name="X")
 
     def _forward(self, X: Any) -> Tensor:
-        self._check_fitted()
         numeric, categorical = self._encode(X)
         self.model_.eval()
-        with torch.no_grad():
-            outs = [
-                self.model_(n, c)
-                for n, c in zip(numeric.split(_PREDICT_BATCH), categorical.split(_PREDICT_BATCH))
-            ]
-        return torch.cat(outs) if outs else torch.zeros(0, self._num_outputs())
+        try:
+            with torch.no_grad(), _overflow_is_divergence():
+                outs = [
+                    self.model_(n, c)
+                    for n, c in zip(
+                        numeric.split(_PREDICT_BATCH), categorical.split(_PREDICT_BATCH)
+                    )
+                ]
+            out = torch.cat(outs) if outs else torch.zeros(0, self._num_outputs())
+            if not bool(torch.isfinite(out).all()):
+                raise FloatingPointError("non-finite network output")
+        except FloatingPointError as error:
+            raise ValueError(self._overflow_message(numeric)) from error
+        return out
+
+    def _overflow_message(self, numeric: Tensor) -> str:
+        r"""Names the cell of X farthest from the training data."""
+        size = numeric.abs().nan_to_num(0.0)
+        if size.numel() == 0:
+            return "the network's activations overflowed on X"
+        row, column = divmod(int(size.argmax()), size.size(1))
+        return (
+            f"the network's activations overflowed on X: column "
+            f"{self.encoder_.numeric_names[column]!r} at row {row} lies "
+            f"{float(size[row, column]):.3g} standard deviations from the training mean, far "
+            "outside the data the network was fitted on"
+        )
 
     def _attention(self, numeric: Tensor, categorical: Tensor) -> Tensor:
         self.model_.eval()
         attention = self.model_.feature_attention(numeric, categorical)
         # The model orders numerics first; report in the order of X's columns.
-        names = self._encoding["numeric_names"] + self._encoding["categorical_names"]
-        order = [names.index(c) for c in self._encoding["input_columns"]]
+        names = self.encoder_.feature_names
+        order = [names.index(c) for c in self.encoder_.columns]
         return attention[order][:, order]
 
     def feature_attention(self, X: Any = None) -> Any:
@@ -527,7 +483,7 @@ class _FeatureGraphEstimator:
             X (pandas.DataFrame or array-like, optional): Rows to average over
                 (default: up to 1024 training rows, summarised at :meth:`fit`).
         """
-        self._check_fitted()
+        check_is_fitted(self)
         if self.num_layers == 0 or self.feature_attention_ is None:
             raise ValueError("feature_attention needs num_layers >= 1 (got num_layers=0)")
         if X is None:
@@ -536,70 +492,117 @@ class _FeatureGraphEstimator:
             attention = self._attention(*self._encode(X))
         import pandas as pd
 
-        columns = self._encoding["input_columns"]
+        columns = self.encoder_.columns
         return pd.DataFrame(attention.numpy(), index=columns, columns=columns)
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
-        r"""Saves parameters, fitted encodings and weights with :func:`torch.save`;
-        everything is a tensor, list, dict or plain scalar, so :meth:`load`
-        works with ``weights_only=True``."""
-        self._check_fitted()
+        r"""Saves parameters, the fitted encoder and the weights with
+        :func:`torch.save`; everything is a tensor, list, dict or plain scalar,
+        so :meth:`load` works with ``weights_only=True``."""
+        check_is_fitted(self)
         state = {
             "format_version": _FORMAT_VERSION,
             "estimator": type(self).__name__,
             "params": self.get_params(),
-            "encoding": self._encoding,
+            "encoder": self.encoder_.state_dict(),
             "target": self._target_state(),
             "model": {k: v.detach().clone() for k, v in self.model_.state_dict().items()},
             "feature_attention": self.feature_attention_,
             "history": self.history_,
-            "is_frame": hasattr(self, "feature_names_in_"),
+            "best_epoch": self.best_epoch_,
+            "feature_names_in": (
+                None
+                if getattr(self, "feature_names_in_", None) is None
+                else [str(n) for n in self.feature_names_in_]
+            ),
         }
         torch.save(state, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Any:
-        r"""Loads an estimator written by :meth:`save`, with ``weights_only=True``."""
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        r"""Loads an estimator written by :meth:`save`, with ``weights_only=True``.
+
+        Raises:
+            ValueError: When :obj:`path` is not a checkpoint of this class
+                (truncated, corrupt, another format or another estimator).
+        """
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"no checkpoint at {os.fspath(path)!r}")
+        name = os.fspath(path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except (
+            EOFError,
+            OSError,
+            RuntimeError,
+            ValueError,
+            pickle.UnpicklingError,
+            zipfile.BadZipFile,
+            KeyError,
+            TypeError,
+            AttributeError,
+        ) as error:
+            detail = f"{type(error).__name__}: {error}".rstrip(": ")
+            raise ValueError(
+                f"{name!r} is not a readable {cls.__name__} checkpoint (truncated, corrupt "
+                f"or not written by save(); {detail})"
+            ) from error
         if not isinstance(state, dict) or state.get("estimator") != cls.__name__:
             found = state.get("estimator") if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"path holds a {found!r}, not a saved {cls.__name__}")
+            raise ValueError(f"{name!r} holds a {found!r}, not a saved {cls.__name__}")
         if state.get("format_version") != _FORMAT_VERSION:
             raise ValueError(
-                f"path has format_version {state.get('format_version')!r}; this version "
+                f"{name!r} has format_version {state.get('format_version')!r}; this version "
                 f"reads {_FORMAT_VERSION}"
             )
-        estimator = cls(**state["params"])
-        estimator._encoding = state["encoding"]
-        estimator._load_target_state(state["target"])
-        columns = estimator._encoding["input_columns"]
-        estimator.n_features_in_ = len(columns)
-        if state["is_frame"]:
-            estimator.feature_names_in_ = np.asarray(columns, dtype=object)
-        cardinalities = [
-            len(estimator._encoding["vocabularies"][n]) + 1
-            for n in estimator._encoding["categorical_names"]
-        ]
-        estimator.model_ = estimator._build_model(
-            len(estimator._encoding["numeric_names"]), cardinalities
-        )
-        estimator.model_.load_state_dict(state["model"])
+        absent = [k for k in _STATE_KEYS if k not in state]
+        if absent:
+            raise ValueError(f"{name!r} is not a complete checkpoint: it lacks {absent}")
+        try:
+            estimator = cls(**state["params"])
+            estimator.encoder_ = TableEncoder(dtype=torch.float32).load_state_dict(state["encoder"])
+            estimator._load_target_state(state["target"])
+            encoder = estimator.encoder_
+            estimator.n_features_in_ = len(encoder.columns)
+            if state.get("feature_names_in") is not None:
+                estimator.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
+            estimator.model_ = estimator._build_model(
+                len(encoder.numeric_names), encoder.cardinalities
+            )
+            estimator.model_.load_state_dict(state["model"])
+        except (TypeError, ValueError, KeyError, RuntimeError) as error:
+            raise ValueError(
+                f"{name!r} is not a valid {cls.__name__} checkpoint ({error})"
+            ) from error
         estimator.model_.eval()
         estimator.feature_attention_ = state["feature_attention"]
         estimator.history_ = state["history"]
         estimator.n_epochs_ = len(estimator.history_)
+        estimator.best_epoch_ = int(state.get("best_epoch", estimator.n_epochs_))
         return estimator
+
+
+@contextlib.contextmanager
+def _overflow_is_divergence() -> Iterator[None]:
+    r"""Turns the network's own non-finite check into :class:`FloatingPointError`.
+
+    The encoded input is finite or NaN (a missing cell), so a non-finite
+    activation inside the network comes from its weights: the training
+    diverged.
+    """
+    try:
+        yield
+    except ValueError as error:
+        if "must be finite" not in str(error):
+            raise
+        raise FloatingPointError(f"the network's activations overflowed ({error})") from error
 
 
 def _broadcast(value: Tensor) -> Tensor:
     r"""Rank 0's :obj:`value` on every rank."""
     torch.distributed.broadcast(value, src=0)
     return value
-
-
-def _classification_task(y: np.ndarray) -> str:
-    return "binary" if len(unique_labels(y)) == 2 else "multiclass"
 
 
 def _binary_loss(out: Tensor, target: Tensor) -> Tensor:

@@ -8,14 +8,16 @@ import numpy as np
 import torch.nn.functional as F
 from torch import Tensor
 
-from pyg_tabular.estimators._base import _as_target, _FeatureGraphEstimator
+from pyg_tabular.estimators._base import _FeatureGraphEstimator
+from pyg_tabular.estimators._sklearn import RegressorMixin, check_array, column_or_1d
 
 
-class FeatureGraphRegressor(_FeatureGraphEstimator):
+class FeatureGraphRegressor(RegressorMixin, _FeatureGraphEstimator):
     r"""Regresses a target on table rows with a
-    :class:`~pyg_tabular.nn.models.FeatureGraphNet`, with the scikit-learn
-    interface (``fit``, ``predict``, ``score``, ``get_params``,
-    ``set_params``).
+    :class:`~pyg_tabular.nn.models.FeatureGraphNet`, as a scikit-learn
+    regressor (:class:`~sklearn.base.BaseEstimator` and
+    :class:`~sklearn.base.RegressorMixin`: ``fit``, ``predict``, ``score``,
+    ``get_params``, ``set_params``).
 
     Encoding, validation split, early stopping, missing values and the
     arguments are those of :class:`FeatureGraphClassifier` (the split is not
@@ -31,8 +33,11 @@ class FeatureGraphRegressor(_FeatureGraphEstimator):
         **params: The arguments of :class:`FeatureGraphClassifier`, with the
             same defaults.
 
+    scikit-learn's ``check_estimator`` passes in full.
+
     Fitted attributes: ``n_features_in_``, ``feature_names_in_``
-    (DataFrames), ``model_``, ``history_``, ``n_epochs_``, ``best_epoch_``.
+    (DataFrames), ``encoder_``, ``model_``, ``history_``, ``n_epochs_``,
+    ``best_epoch_``, as for :class:`FeatureGraphClassifier`.
 
     Example:
         >>> import numpy as np
@@ -43,10 +48,22 @@ class FeatureGraphRegressor(_FeatureGraphEstimator):
     """
 
     _task_kind = "regressor"
-    _estimator_type = "regressor"
 
-    def _prepare_target(self, y: np.ndarray) -> str:
-        return "regression"
+    def _check_y(self, y: Any) -> tuple[np.ndarray, str]:
+        if isinstance(y, Tensor):
+            y = y.detach().cpu().numpy()
+        y = column_or_1d(y, warn=True)
+        y = check_array(y, ensure_2d=False, dtype="numeric", input_name="y")
+        y = y.astype(np.float64)
+        # The network trains in float32; a target beyond it would become inf.
+        beyond = np.abs(y) > float(np.finfo(np.float32).max)
+        if beyond.any():
+            row = int(np.flatnonzero(beyond)[0])
+            raise ValueError(
+                f"y holds {y[row]} at row {row}, beyond the float32 range the network "
+                "trains in; rescale the target"
+            )
+        return y, "regression"
 
     def _fit_target(self, target: Tensor) -> None:
         values = target.to(dtype=target.dtype if target.is_floating_point() else None)
@@ -73,13 +90,6 @@ class FeatureGraphRegressor(_FeatureGraphEstimator):
         r"""Predicted targets ``[n_samples]`` in the target's units."""
         out = self._forward(X).squeeze(-1).double()
         return (out * self._y_std + self._y_mean).numpy()
-
-    def score(self, X: Any, y: Any) -> float:
-        r"""Coefficient of determination :math:`R^2` of :meth:`predict` on ``(X, y)``."""
-        truth = _as_target(y).astype(np.float64)
-        residual = float(np.sum((truth - self.predict(X)) ** 2))
-        total = float(np.sum((truth - truth.mean()) ** 2))
-        return 1.0 - residual / total if total > 0 else 0.0
 
 
 __all__ = ["FeatureGraphRegressor"]

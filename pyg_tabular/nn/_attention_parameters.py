@@ -14,12 +14,13 @@ from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import glorot, zeros
 
+from pyg_tabular.nn._gat_common import InChannels
 from pyg_tabular.nn.functional import dense_diff_score, dense_gat_score
 
 
 def init_attention_layer(
     module: Any,  # a conv or dense base; their class annotations type these attributes
-    in_channels: int,
+    in_channels: InChannels,
     out_channels: int,
     *,
     heads: int,
@@ -28,8 +29,16 @@ def init_attention_layer(
     dropout: float,
     add_self_loops: bool,
     bias: bool,
+    edge_dim: int | None = None,
+    residual: bool = False,
 ) -> None:
-    """Stores the hyperparameters and registers ``lin`` and the output ``bias``."""
+    """Stores the hyperparameters and registers GATConv's projections and biases.
+
+    Names and shapes are those of :class:`~torch_geometric.nn.conv.GATConv`:
+    ``lin`` (or ``lin_src`` and ``lin_dst`` for a ``(source, target)`` pair
+    of input sizes), ``lin_edge`` and ``att_edge`` with :obj:`edge_dim`,
+    ``res`` with :obj:`residual`, and ``bias``.
+    """
     module.in_channels = in_channels
     module.out_channels = out_channels
     module.heads = heads
@@ -37,14 +46,56 @@ def init_attention_layer(
     module.negative_slope = float(negative_slope)
     module.dropout = float(dropout)
     module.add_self_loops = add_self_loops
-    # lin carries no bias (as in GATConv) so that no bias enters the attention
-    # score; the learned offset is added after aggregation instead.
-    module.lin = Linear(in_channels, heads * out_channels, bias=False, weight_initializer="glorot")
+    module.edge_dim = edge_dim
+    module.residual = residual
+    # The projections carry no bias (as in GATConv) so that no bias enters the
+    # attention score; the learned offset is added after aggregation instead.
+    module.lin = module.lin_src = module.lin_dst = None
+    if isinstance(in_channels, tuple):
+        module.lin_src = Linear(in_channels[0], heads * out_channels, False, "glorot")
+        module.lin_dst = Linear(in_channels[1], heads * out_channels, False, "glorot")
+    else:
+        module.lin = Linear(in_channels, heads * out_channels, False, "glorot")
+    if edge_dim is not None:
+        module.lin_edge = Linear(edge_dim, heads * out_channels, False, "glorot")
+        module.att_edge = Parameter(torch.empty(1, heads, out_channels))
+    else:
+        module.lin_edge = None
+        module.register_parameter("att_edge", None)
     total_out = heads * out_channels if concat else out_channels
+    if residual:
+        res_in = in_channels[1] if isinstance(in_channels, tuple) else in_channels
+        module.res = Linear(res_in, total_out, False, "glorot")
+    else:
+        module.register_parameter("res", None)
     if bias:
         module.bias = Parameter(torch.empty(total_out))
     else:
         module.register_parameter("bias", None)
+
+
+def reset_attention_layer(module: Any) -> None:
+    """Resets what :func:`init_attention_layer` registered."""
+    for name in ("lin", "lin_src", "lin_dst", "lin_edge", "res"):
+        child = getattr(module, name)
+        if child is not None:
+            child.reset_parameters()
+    glorot(module.att_edge)
+    zeros(module.bias)
+
+
+def _reshape_loaded(
+    module: torch.nn.Module, state_dict: dict[str, Any], prefix: str, names: tuple[str, ...]
+) -> None:
+    # GATConv stores att_* as [1, H, C] and DenseGATConv as [1, 1, H, C]: the
+    # same numbers, so a tensor with our element count takes our shape.
+    for name in names:
+        key = prefix + name
+        own = getattr(module, name, None)
+        value = state_dict.get(key)
+        if isinstance(own, Tensor) and isinstance(value, Tensor):
+            if value.shape != own.shape and value.numel() == own.numel():
+                state_dict[key] = value.reshape(own.shape)
 
 
 class _ScoreMixin:
@@ -56,20 +107,28 @@ class _ScoreMixin:
 
         def register_parameter(self, name: str, param: Parameter | None) -> None: ...
 
+        def register_load_state_dict_pre_hook(self, hook: Any) -> Any: ...
+
 
 class GATScoreParameters(_ScoreMixin):
-    """``att_src``, ``att_dst`` and the optional ``att_bias`` of the GAT score."""
+    """``att_src``, ``att_dst`` and the optional ``att_bias`` of the GAT score.
+
+    They are saved in GATConv's layout, ``[1, H, C]``. Loading also accepts
+    DenseGATConv's ``[1, 1, H, C]``, and a state without ``att_bias`` (as
+    GATConv and DenseGATConv save it) loads as a zero score bias: the same
+    function.
+    """
 
     att_bias: Parameter | None
 
     def _init_score(self, heads: int, out_channels: int, att_bias: bool) -> None:
-        # [1, H, C], PyG GATConv's layout, so its state dict loads unchanged.
         self.att_src = Parameter(torch.empty(1, heads, out_channels))
         self.att_dst = Parameter(torch.empty(1, heads, out_channels))
         if att_bias:
             self.att_bias = Parameter(torch.empty(heads))
         else:
             self.register_parameter("att_bias", None)
+        self.register_load_state_dict_pre_hook(_load_gat_score)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()  # type: ignore[misc]
@@ -82,12 +141,25 @@ class GATScoreParameters(_ScoreMixin):
         return dense_gat_score(h, self.att_src, self.att_dst, self.att_bias, self.negative_slope)
 
 
+def _load_gat_score(
+    module: GATScoreParameters,
+    state_dict: dict[str, Any],
+    prefix: str,
+    *args: Any,
+) -> None:
+    _reshape_loaded(module, state_dict, prefix, ("att_src", "att_dst", "att_edge"))  # type: ignore[arg-type]
+    if module.att_bias is not None and prefix + "att_bias" not in state_dict:
+        if prefix + "att_src" in state_dict:  # a whole GAT state, saved without the bias
+            state_dict[prefix + "att_bias"] = torch.zeros_like(module.att_bias)
+
+
 class DiffScoreParameters(_ScoreMixin):
     """``att`` = [u_1 (target) | u_2 (source) | u_3 (|difference|)] of the diff score."""
 
     def _init_score(self, heads: int, out_channels: int, shared_attention: bool) -> None:
         self.shared_attention = shared_attention
         self.att = Parameter(torch.empty(1 if shared_attention else heads, 3 * out_channels))
+        self.register_load_state_dict_pre_hook(_load_diff_score)
 
     def reset_parameters(self) -> None:
         super().reset_parameters()  # type: ignore[misc]
@@ -102,3 +174,9 @@ class DiffScoreParameters(_ScoreMixin):
         """Scores ``[B, H, F, F]`` of projected features ``h [B, F, H, C]``."""
         att_dst, att_src, att_diff = self._split_att()
         return dense_diff_score(h, att_dst, att_src, att_diff, self.negative_slope)
+
+
+def _load_diff_score(
+    module: DiffScoreParameters, state_dict: dict[str, Any], prefix: str, *args: Any
+) -> None:
+    _reshape_loaded(module, state_dict, prefix, ("att_edge",))  # type: ignore[arg-type]

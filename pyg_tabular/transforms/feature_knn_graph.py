@@ -25,6 +25,11 @@ def nan_pearson(rows: Tensor) -> Tensor:
     Pairs with fewer than two such rows, or with a constant column on them,
     get correlation :math:`0`.
     """
+    # Correlation ignores each column's scale: dividing by its largest |x|
+    # keeps the squared sums below overflow for any finite float (1e200 squared
+    # is inf in float64).
+    scale = rows.abs().nan_to_num(0.0).amax(0).clamp(min=torch.finfo(rows.dtype).tiny)
+    rows = rows / scale
     observed = ~torch.isnan(rows)
     # Centring on each column's mean first keeps the moment sums well conditioned.
     count = observed.sum(0).clamp(min=1)

@@ -33,8 +33,12 @@ class StandardizeFeatures(BaseTransform):
     The transform applies to feature graphs (nodes are matched to their
     statistics through :obj:`feature_id`, so graphs with dropped nodes work),
     to a :class:`~torch_geometric.data.Data` holding one raw row in
-    :obj:`x` (``[F]`` or ``[F, C]``), and to raw rows given directly as a
-    tensor ``[N, F]`` or ``[N, F, C]``.
+    :obj:`x` (``[F]`` or ``[F, C]`` node by node, or ``[1, F]`` or
+    ``[1, F, C]`` as graph-level features, the usual PyG layout, which the
+    fitted shape tells apart from one feature with ``C`` channels), and to
+    raw rows given directly as a tensor ``[N, F]`` or ``[N, F, C]``. Any
+    finite float can be fitted on; a standardized value that the input's
+    dtype cannot hold raises a :class:`ValueError`.
 
     Args:
         mean (torch.Tensor, optional): Already fitted means, ``[F]`` or
@@ -86,10 +90,17 @@ class StandardizeFeatures(BaseTransform):
         rows = fit_rows(x)  # [N, F, C], float64
         observed = ~torch.isnan(rows)
         count = observed.sum(0)  # [F, C]
-        filled = rows.nan_to_num(0.0)
-        mean = filled.sum(0) / count.clamp(min=1)
-        centered = torch.where(observed, rows - mean, torch.zeros_like(rows))
-        std = (centered.square().sum(0) / count.clamp(min=1)).sqrt()
+        # Moments of x / max|x|: a cell of 1e200 squares to inf in float64, and
+        # sums of cells near the float64 maximum overflow; the scaled cells
+        # stay within [-1, 1], so any finite float works.
+        scale = rows.abs().nan_to_num(0.0).amax(0).clamp(min=torch.finfo(rows.dtype).tiny)
+        scaled = rows / scale
+        scaled_mean = scaled.nan_to_num(0.0).sum(0) / count.clamp(min=1)
+        centered = torch.where(observed, scaled - scaled_mean, torch.zeros_like(rows))
+        scaled_std = (centered.square().sum(0) / count.clamp(min=1)).sqrt()
+        mean = scaled_mean * scale
+        largest = torch.finfo(rows.dtype).max
+        std = (scaled_std * scale).clamp(max=largest)
         # A constant or never-observed feature carries no scale: keep it unscaled,
         # centred on its exact value (a float sum of 1000 × 0.1 is not 100, and
         # the rounding would otherwise become a ~1e-17 std that blows cells up).
@@ -135,15 +146,26 @@ class StandardizeFeatures(BaseTransform):
                     f"data.feature_id goes up to {int(feature_id.max())}, beyond the "
                     f"{num_features} fitted features"
                 )
-            out = (cells - mean.to(cells)[feature_id]) / std.to(cells)[feature_id]
+            mean, std = mean.to(cells.device)[feature_id], std.to(cells.device)[feature_id]
+            out = _standardize(cells, mean, std, "data.x", nodes)
             data.x = out.view_as(nodes)
             return data
         if isinstance(data, Data):
             row = to_tensor(data.x, "data.x")
+            fitted_shape = tuple(self._fitted()[0].shape)  # (F, C)
+            if row.dim() == 3 or (
+                row.dim() == 2 and row.size(0) == 1 and fitted_shape != (1, row.size(1))
+            ):
+                # The row stored as graph-level features, [1, F] or [1, F, C]
+                # (PyG's layout); the fitted statistics tell it from one
+                # feature with C channels.
+                data.x = self._standardize_rows(row, "data.x")
+                return data
             if row.dim() not in (1, 2):
                 raise ValueError(
-                    "data.x must hold one row, shape [num_features] or "
-                    f"[num_features, num_channels] (got shape {tuple(row.shape)})"
+                    "data.x must hold one row, shape [num_features], [1, num_features], "
+                    "[1, num_features, num_channels] or [num_features, num_channels] "
+                    f"(got shape {tuple(row.shape)})"
                 )
             data.x = self._standardize_rows(row.unsqueeze(0), "data.x")[0]
             return data
@@ -160,8 +182,7 @@ class StandardizeFeatures(BaseTransform):
         check_finite(rows, name, allow_nan=True)
         cells = rows if rows.dim() == 3 else rows.unsqueeze(-1)  # [N, F, C]
         mean, std = self._stats(cells.size(1), cells.size(2))
-        out = (cells - mean.to(cells)) / std.to(cells)
-        return out.view_as(rows)
+        return _standardize(cells, mean, std, name, rows).view_as(rows)
 
     def state_dict(self) -> dict[str, Tensor]:
         r"""Returns the fitted statistics, ``{"mean": [F, C], "std": [F, C]}``."""
@@ -198,6 +219,27 @@ class StandardizeFeatures(BaseTransform):
         if self.mean is None:
             return f"{self.__class__.__name__}()"
         return f"{self.__class__.__name__}(num_features={self.mean.size(0)})"
+
+
+def _standardize(cells: Tensor, mean: Tensor, std: Tensor, name: str, layout: Tensor) -> Tensor:
+    r"""``(cells - mean) / std`` in float64, returned in the dtype of :obj:`cells`.
+
+    Statistics fitted on float64 rows need not fit in float32 (a mean of 1e200
+    becomes inf there), so the arithmetic runs in float64 and only the result
+    is cast; a result the dtype cannot hold is refused, not turned into inf.
+    The offending cell is located in :obj:`layout`, the caller's input.
+    """
+    wide = (cells.to(torch.float64) - mean.to(cells.device)) / std.to(cells.device)
+    out = wide.to(cells.dtype)
+    overflow = torch.isinf(out)
+    if bool(overflow.any()):
+        position = tuple(int(i) for i in overflow.view(layout.shape).nonzero()[0])
+        raise ValueError(
+            f"{name} at index {position} holds {float(layout[position]):.6g}, whose "
+            f"standardized value {float(wide.view(layout.shape)[position]):.6g} does not "
+            f"fit in {cells.dtype}; pass the rows in float64"
+        )
+    return out
 
 
 __all__ = ["StandardizeFeatures"]

@@ -13,9 +13,15 @@ from torch_geometric.transforms import BaseTransform
 
 from pyg_tabular.data import fully_connected_edge_index
 from pyg_tabular.data.edge_index import check_template
-from pyg_tabular.utils.validation import check_finite, to_tensor
+from pyg_tabular.utils.validation import check_finite, check_finite_cells, to_tensor
 
 _MISSING_MODES = ("error", "drop")
+_LAYOUTS = ("auto", "row", "nodes")
+_SHAPES = (
+    "one row: [num_features] or [1, num_features] or [1, num_features, num_channels] "
+    "(layout='row', PyG's graph-level layout), or [num_features] or "
+    "[num_features, num_channels] (layout='nodes', one node per feature)"
+)
 
 
 def _check_template_shape(edge_index: Any, name: str = "edge_index") -> Tensor:
@@ -52,8 +58,16 @@ class ToFeatureGraph(BaseTransform):
             (default: :obj:`"error"`)
         feature_names (list of str, optional): Names of the ``F`` features,
             stored as :obj:`data.feature_names`. (default: :obj:`None`)
+        layout (str, optional): How :obj:`data.x` holds the row.
+            ``"row"``: ``[F]``, ``[1, F]`` or ``[1, F, C]``, the row stored as
+            graph-level features (the usual PyG way, so that a batch of such
+            rows is ``[B, F]``). ``"nodes"``: ``[F]`` or ``[F, C]``, one node
+            per feature. ``"auto"`` reads a 2-D :obj:`data.x` with one row,
+            ``[1, F]``, and any 3-D one as ``"row"``, everything else as
+            ``"nodes"``; a single feature with ``C`` channels, ``[1, C]``,
+            therefore needs ``layout="nodes"``. (default: :obj:`"auto"`)
 
-    The input :obj:`data.x` has shape ``[F]`` or ``[F, C]``; an optional
+    The input :obj:`data.x` holds one row, shaped as :obj:`layout` says; an optional
     :obj:`data.y` (a scalar, ``[1]``, ``[T]`` or ``[1, T]``) becomes ``[1]`` or
     ``[1, T]``. The output holds ``x [F_b, C]`` (the ``F_b`` present cells),
     ``edge_index``, ``feature_id [F_b]`` and ``row_width`` (the integer ``F``).
@@ -77,7 +91,10 @@ class ToFeatureGraph(BaseTransform):
         self_loops: bool = True,
         missing: str = "error",
         feature_names: Sequence[str] | None = None,
+        layout: str = "auto",
     ) -> None:
+        if layout not in _LAYOUTS:
+            raise ValueError(f"layout must be one of {_LAYOUTS} (got {layout!r})")
         if missing not in _MISSING_MODES:
             raise ValueError(f"missing must be one of {_MISSING_MODES} (got {missing!r})")
         if not isinstance(self_loops, bool):
@@ -87,6 +104,7 @@ class ToFeatureGraph(BaseTransform):
         self.edge_index = None if edge_index is None else _check_template_shape(edge_index)
         self.self_loops = self_loops
         self.missing = missing
+        self.layout = layout
         self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
 
     def forward(self, data: Data) -> Data:
@@ -94,25 +112,20 @@ class ToFeatureGraph(BaseTransform):
             raise ValueError(f"data must be a torch_geometric Data (got {type(data).__name__})")
         if data.x is None:
             raise ValueError("data.x must hold the row's cells (got None)")
-        row = to_tensor(data.x, "data.x")
-        if row.dim() not in (1, 2):
-            raise ValueError(
-                "data.x must hold one row, shape [num_features] or "
-                f"[num_features, num_channels] (got shape {tuple(row.shape)}); "
-                "use rows_to_graph for many rows"
-            )
-        num_features = row.size(0)
-        cells = row.view(num_features, -1)  # [F, C]
-        check_finite(
+        cells = self._cells(to_tensor(data.x, "data.x"))  # [F, C]
+        num_features = cells.size(0)
+        check_finite_cells(
             cells,
             "data.x",
             allow_nan=self.missing == "drop",
-            hint="pass missing='drop' to treat NaN cells as absent",
+            nan_hint="pass missing='drop' to treat NaN cells as absent",
         )
         if self.edge_index is None:
-            template = fully_connected_edge_index(num_features, self.self_loops, device=row.device)
+            template = fully_connected_edge_index(
+                num_features, self.self_loops, device=cells.device
+            )
         else:
-            template = check_template(self.edge_index, num_features).to(row.device)
+            template = check_template(self.edge_index, num_features).to(cells.device)
         if self.feature_names is not None and len(self.feature_names) != num_features:
             raise ValueError(
                 f"feature_names must name each of the {num_features} features "
@@ -120,7 +133,7 @@ class ToFeatureGraph(BaseTransform):
             )
 
         present = ~torch.isnan(cells).any(dim=-1)  # [F]
-        feature_id = torch.arange(num_features, device=row.device)
+        feature_id = torch.arange(num_features, device=cells.device)
         if bool(present.all()):
             edge_index = template.clone()
         else:
@@ -139,12 +152,30 @@ class ToFeatureGraph(BaseTransform):
             data.feature_names = list(self.feature_names)
         return data
 
+    def _cells(self, x: Tensor) -> Tensor:
+        r"""The row's cells, ``[F, C]``, read from :obj:`data.x` as :obj:`layout` says."""
+        layout = self.layout
+        if layout == "auto":
+            one_row = x.dim() == 3 or (x.dim() == 2 and x.size(0) == 1)
+            layout = "row" if one_row else "nodes"
+        if x.dim() == 1:
+            return x.view(-1, 1)
+        if layout == "row" and x.dim() in (2, 3) and x.size(0) == 1:
+            return x[0].reshape(x.size(1), -1)
+        if layout == "nodes" and x.dim() == 2:
+            return x
+        raise ValueError(
+            f"data.x must hold {_SHAPES} (got shape {tuple(x.shape)} with "
+            f"layout={self.layout!r}); use rows_to_graph for many rows"
+        )
+
     def __repr__(self) -> str:
         if self.edge_index is None:
             edges = f"self_loops={self.self_loops}"
         else:
             edges = f"edge_index=[2, {self.edge_index.size(1)}]"
-        return f"{self.__class__.__name__}({edges}, missing={self.missing!r})"
+        layout = "" if self.layout == "auto" else f", layout={self.layout!r}"
+        return f"{self.__class__.__name__}({edges}, missing={self.missing!r}{layout})"
 
 
 def _one_row_target(y: Any) -> Tensor:

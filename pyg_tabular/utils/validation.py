@@ -15,7 +15,8 @@ from torch import Tensor
 import pyg_tabular.typing as _typing
 
 
-def _is_dataframe(obj: Any) -> bool:
+def is_dataframe(obj: Any) -> bool:
+    r"""Whether :obj:`obj` is a pandas DataFrame or Series (never without pandas)."""
     if not _typing.WITH_PANDAS:
         return False
     import pandas as pd
@@ -65,7 +66,7 @@ def to_tensor(
     :obj:`allow_integer` is set; floating inputs keep their precision unless
     :obj:`dtype` asks for another one.
     """
-    if _is_dataframe(value):
+    if is_dataframe(value):
         import pandas as pd
 
         frame = value.to_frame() if isinstance(value, pd.Series) else value
@@ -135,6 +136,48 @@ def check_rank(value: Tensor, name: str, ranks: tuple[int, ...], layout: str) ->
         )
 
 
+def check_finite_cells(
+    value: Tensor, name: str, *, allow_nan: bool = False, nan_hint: str | None = None
+) -> None:
+    r"""Like :func:`check_finite`, with :obj:`nan_hint` shown only when a NaN is found.
+
+    Advice about missing values (``missing='drop'``) is wrong for an infinite
+    cell, so an inf is reported without it, even when NaN cells are there too.
+    """
+    if not value.is_floating_point() or value.numel() == 0 or torch.compiler.is_compiling():
+        return
+    if not allow_nan and bool(torch.isfinite(value.sum())):
+        return
+    check_finite(value, name, allow_nan=True)
+    if not allow_nan:
+        # Every entry is finite or NaN by now, so only a NaN can fail here.
+        check_finite(value, name, hint=nan_hint)
+
+
+def check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
+    r"""Returns :obj:`value` if it is one of :obj:`choices`."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)} (got {value!r})")
+    return value
+
+
+def check_finite_output(output: Tensor, name: str, value: Tensor) -> None:
+    r"""Raises when finite input :obj:`value` (the argument :obj:`name`) gave an
+    :obj:`output` holding inf or NaN: its magnitude overflowed the dtype's
+    arithmetic. Skipped while :func:`torch.compile` traces."""
+    if not output.is_floating_point() or output.numel() == 0:
+        return
+    if torch.compiler.is_compiling() or bool(torch.isfinite(output.sum())):
+        return
+    if bool(torch.isfinite(output).all()):
+        return  # only the sum overflowed
+    largest = float(value.detach().abs().amax()) if value.numel() > 0 else 0.0
+    raise ValueError(
+        f"values of {name} are too large in magnitude for {output.dtype} arithmetic "
+        f"(max {largest:.3g}); rescale them, e.g. with StandardizeFeatures"
+    )
+
+
 __all__ = [
     "is_int",
     "check_int",
@@ -143,4 +186,8 @@ __all__ = [
     "to_tensor",
     "check_finite",
     "check_rank",
+    "check_finite_cells",
+    "check_choice",
+    "is_dataframe",
+    "check_finite_output",
 ]

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 from torch_geometric.data import Batch, Data
 from torch_geometric.utils import subgraph
 
@@ -227,3 +229,115 @@ def test_graph_to_rows_places_nodes_by_feature_id_not_by_position():
         graphs.append(Data(x=x[b, order].view(-1, 1), feature_id=order, row_width=4))
     batch = Batch.from_data_list(graphs)
     assert torch.equal(graph_to_rows(batch.x.view(-1), batch), x)
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf"), 1e300])
+@pytest.mark.parametrize("missing", ["error", "drop"])
+def test_only_nan_cells_get_the_missing_drop_advice(value, missing):
+    x = torch.tensor([[1.0, value], [float("nan"), 2.0]], dtype=torch.float64)
+    if value == 1e300:
+        # Finite, however large: the NaN cell is the only problem.
+        if missing == "drop":
+            assert rows_to_graph(x, missing=missing).x.view(-1).tolist() == [1.0, 1e300, 2.0]
+        else:
+            with pytest.raises(ValueError, match=r"found nan at index \(1, 0\).*missing='drop'"):
+                rows_to_graph(x, missing=missing)
+        return
+    # An infinite cell is no missing value: the advice would be wrong, even
+    # with a NaN cell elsewhere in the batch.
+    with pytest.raises(ValueError, match=r"found -?inf at index \(0, 1\)") as info:
+        rows_to_graph(x, missing=missing)
+    assert "missing=" not in str(info.value)
+
+
+def test_nan_cell_still_gets_the_missing_drop_advice():
+    with pytest.raises(ValueError, match=r"found nan.*pass missing='drop'"):
+        rows_to_graph(torch.tensor([[1.0, float("nan")]]))
+
+
+class NoTensorLargerThan(TorchDispatchMode):
+    r"""Fails the test when a torch op inside the block returns a tensor of
+    more than :obj:`limit` elements."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit = limit
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        result = func(*args, **(kwargs or {}))
+        sizes = [leaf.numel() for leaf in tree_leaves(result) if isinstance(leaf, torch.Tensor)]
+        if sizes and max(sizes) > self.limit:
+            pytest.fail(f"{func} built a tensor of {max(sizes)} elements (limit {self.limit})")
+        return result
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: rows_to_graph(x),
+        lambda x: rows_to_graph(x, self_loops=False),
+        lambda x: to_static_graph(x),
+        lambda x: fully_connected_edge_index(x.size(1)),
+    ],
+)
+def test_a_graph_that_cannot_fit_is_refused_before_anything_is_allocated(call):
+    # F = 100,000: one row's complete graph has 10^10 edges, 160 GB of indices.
+    x = torch.zeros(1, 100_000)
+    with NoTensorLargerThan(x.numel()), pytest.raises(ValueError, match=r"B=1 rows of F=100000"):
+        call(x)
+
+
+def test_the_size_limit_follows_available_memory_and_max_bytes(monkeypatch):
+    from pyg_tabular.data import _memory
+
+    x = torch.zeros(1, 20_000)  # 4·10^8 edges: about 6 GiB of edge index alone
+    monkeypatch.setattr(_memory, "available_memory_bytes", lambda device: 8 * 2**30)
+    with NoTensorLargerThan(x.numel()), pytest.raises(ValueError) as info:
+        rows_to_graph(x)
+    message = str(info.value)
+    assert "B=1 rows of F=20000" in message and "of the 8.0 GiB available" in message
+    assert "even one row does not fit" in message
+
+    # Many small rows: the advice is to pass fewer at a time.
+    with pytest.raises(ValueError, match="B=400 rows of F=32.*fewer rows at a time"):
+        rows_to_graph(torch.zeros(400, 32), max_bytes=2**20)
+    # Below the limit, max_bytes changes nothing.
+    small = torch.randn(4, 3)
+    assert_batches_equal(rows_to_graph(small, max_bytes=2**20), rows_to_graph(small))
+    with pytest.raises(ValueError, match="max_bytes must be a positive int"):
+        rows_to_graph(small, max_bytes=0)
+
+
+def test_size_estimate_bounds_what_the_converter_allocates():
+    from pyg_tabular.data._memory import graph_bytes
+
+    x = torch.randn(64, 24, dtype=torch.float64)
+    x[torch.rand(64, 24, generator=torch.Generator().manual_seed(0)) < 0.2] = float("nan")
+    for drop in (False, True):
+        rows = x if drop else x.nan_to_num()
+        batch = rows_to_graph(rows, missing="drop" if drop else "error")
+        built = sum(
+            batch[key].numel() * batch[key].element_size()
+            for key in ("edge_index", "feature_id", "batch")
+        )
+        estimate = graph_bytes(64, 24, 24 * 24, builds_template=True, drop=drop)
+        assert built <= estimate < 8 * built
+
+
+@pytest.mark.parametrize("num_features", [0, -1, 2.0, True, "3"])
+def test_graph_to_rows_validates_num_features(num_features):
+    batch = rows_to_graph(torch.randn(2, 3), missing="drop")
+    with pytest.raises(
+        ValueError, match=rf"num_features must be a positive int \(got {num_features!r}"
+    ):
+        graph_to_rows(batch.x.view(-1), batch, num_features=num_features)
+
+
+def test_graph_to_rows_refuses_a_width_narrower_than_its_feature_ids():
+    x = torch.tensor([[1.0, float("nan"), 3.0], [4.0, 5.0, 6.0]])
+    batch = rows_to_graph(x, missing="drop")
+    # Width 2 would put feature 2 of row 0 into row 1's first cell.
+    with pytest.raises(ValueError, match="feature_id up to 2, beyond rows of 2 features"):
+        graph_to_rows(batch.x.view(-1), batch, num_features=2)
+    wider = graph_to_rows(batch.x.view(-1), batch, num_features=4, fill_value=-1.0)
+    assert torch.equal(wider, torch.tensor([[1.0, -1.0, 3.0, -1.0], [4.0, 5.0, 6.0, -1.0]]))

@@ -55,3 +55,11 @@ def test_random_state_and_clone():
     assert not hasattr(copy, "model_") and copy.get_params() == a.get_params()
     assert base.is_regressor(a)
     assert torch.is_tensor(a.model_.encoder.weight)
+
+
+def test_target_beyond_float32_is_refused_naming_the_row():
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    y = X[:, 0].copy()
+    y[4] = 1e200
+    with pytest.raises(ValueError, match=r"y holds 1e\+200 at row 4"):
+        FeatureGraphRegressor(**{**FAST, "epochs": 2}).fit(X, y)

@@ -2,8 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from pyg_tabular.interop import keras_state_dict, load_keras_weights
-from pyg_tabular.interop.keras import _entries
+from pyg_tabular.interop import (
+    keras_state_dict,
+    keras_weight_table,
+    load_keras_weights,
+    to_keras_weights,
+)
 from pyg_tabular.nn.tabular import (
     AdvancedGraphFeatureLayer,
     GatedFeatureFusion,
@@ -31,7 +35,7 @@ def _as_keras(module, prefix="layer"):
     state = module.state_dict()
     seen: dict[str, int] = {}
     saved = {}
-    for ours, sublayer, leaf, layout in _entries(module):
+    for ours, sublayer, leaf, layout, _ in keras_weight_table(module):
         value = state[ours].numpy()
         if layout == "T":
             value = value.T
@@ -113,3 +117,26 @@ def test_matches_real_keras_layer():
     ours = load_keras_weights(GraphFeatureAggregation(4), theirs).eval()
     expected = np.asarray(keras.ops.convert_to_numpy(theirs(x)))
     np.testing.assert_allclose(ours(torch.from_numpy(x)).detach().numpy(), expected, atol=1e-5)
+
+
+def test_lazy_hierarchical_module_names_the_unbuilt_groups():
+    lazy = AdvancedGraphFeatureLayer(None, 4, 2, hierarchical=True, num_groups=3)
+    saved = _as_keras(AdvancedGraphFeatureLayer(F, 4, 2, hierarchical=True, num_groups=3))
+    with pytest.raises(ValueError, match="not materialised"):
+        load_keras_weights(lazy, saved)
+    lazy(torch.zeros(1, F))
+    load_keras_weights(lazy, saved)
+    torch.testing.assert_close(
+        lazy.grouping_matrix, torch.as_tensor(saved["layer/grouping_matrix"])
+    )
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_to_keras_weights_writes_what_the_keras_layout_helper_writes(index):
+    torch.manual_seed(index)
+    module = _modules()[index]
+    exported = to_keras_weights(module, "layer")
+    expected = _as_keras(module)
+    assert list(exported) == list(expected)
+    for path, value in expected.items():
+        np.testing.assert_array_equal(exported[path], value, err_msg=path)

@@ -192,13 +192,19 @@ def test_sparse_attention_equals_dense_attention_on_the_same_graph(diff):
     torch.testing.assert_close(sparse_out, dense_out)
     torch.testing.assert_close(sparse_alpha, dense_alpha[:, :, template[1], template[0]].mT)
 
-    # The batched form of the same graph gives the same numbers.
+    assert_batched_form_agrees(sparse_score, h, template, dense_out, sparse_alpha)
+
+
+def assert_batched_form_agrees(edge_score, h, template, dense_out, edge_alpha):
+    # The batched form of the same graph (template offset per row) gives the
+    # same numbers as the static form.
+    batch, features, heads, channels = h.shape
     graph = rows_to_graph(torch.zeros(batch, features), edge_index=template)
     flat_out, flat_alpha = FF.sparse_attention(
-        sparse_score.reshape(-1, heads), h.reshape(-1, heads, channels), graph.edge_index
+        edge_score.reshape(-1, heads), h.reshape(-1, heads, channels), graph.edge_index
     )
     torch.testing.assert_close(flat_out.view_as(dense_out), dense_out)
-    torch.testing.assert_close(flat_alpha.view_as(sparse_alpha), sparse_alpha)
+    torch.testing.assert_close(flat_alpha.view_as(edge_alpha), edge_alpha)
 
 
 @pytest.mark.scatter
@@ -265,3 +271,49 @@ def test_attention_vectors_are_validated():
         FF.dense_gat_score(h[0], torch.randn(8), torch.randn(8))
     with pytest.raises(ValueError, match=r"edge_index must have shape \[2, num_edges\]"):
         FF.sparse_gat_score(h[0], torch.zeros(3, 2, dtype=torch.long), torch.randn(8), h[0, 0, 0])
+
+
+@pytest.mark.scatter
+@pytest.mark.parametrize("use_torch_scatter", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_segment_softmax_equals_torch_softmax_on_scores_of_about_1e3(
+    monkeypatch, use_torch_scatter, dtype
+):
+    # exp(1e3) overflows every float type: the softmax must subtract each
+    # target's maximum first, as torch.softmax does.
+    if use_torch_scatter:
+        pytest.importorskip("torch_scatter")
+    monkeypatch.setattr(pt_typing, "WITH_TORCH_SCATTER", use_torch_scatter)
+    generator = torch.Generator().manual_seed(6)
+    index = torch.arange(7).repeat_interleave(torch.arange(1, 8))  # target t has t + 1 edges
+    index = index[torch.randperm(index.numel(), generator=generator)]
+    src = torch.randn(index.numel(), 3, generator=generator, dtype=dtype)
+    src = src * (1e3 / src.abs().max())
+    out = FF.segment_softmax(src, index, 8, dim=0)  # target 7 has no edge
+    assert torch.isfinite(out).all()
+    for target in range(7):
+        picked = index == target
+        torch.testing.assert_close(out[picked], torch.softmax(src[picked], dim=0))
+    # Edges along the last dimension: the same numbers.
+    out_t = FF.segment_softmax(src.t().contiguous(), index, 8, dim=-1)
+    torch.testing.assert_close(out_t, out.t())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sparse_and_dense_attention_agree_on_scores_of_about_1e3(dtype):
+    generator = torch.Generator().manual_seed(7)
+    batch, features, heads, channels = 3, 6, 2, 4
+    h = torch.randn(batch, features, heads, channels, dtype=dtype, generator=generator)
+    template = random_template(features, 24, generator)
+    adj = FF.template_to_adj(template, features)
+    score = torch.randn(batch, heads, features, features, dtype=dtype, generator=generator)
+    score = score * (1e3 / score.abs().max())  # [B, H, target, source]
+    # The same numbers, one per edge of the template: [B, E, H].
+    edge_score = score[:, :, template[1], template[0]].mT
+
+    dense_out, dense_alpha = FF.dense_attention(score, h, adj)
+    sparse_out, sparse_alpha = FF.sparse_attention(edge_score, h, template)
+    assert torch.isfinite(dense_out).all() and torch.isfinite(sparse_out).all()
+    torch.testing.assert_close(sparse_out, dense_out)
+    torch.testing.assert_close(sparse_alpha, dense_alpha[:, :, template[1], template[0]].mT)
+    assert_batched_form_agrees(edge_score, h, template, dense_out, sparse_alpha)

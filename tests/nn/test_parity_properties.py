@@ -10,6 +10,7 @@
 Tolerance: 1e-5 in float32, 1e-10 in float64.
 """
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -239,3 +240,62 @@ def test_agfl_shared_dense_backward_on_empty_batch():
     layer(x).sum().backward()
     assert x.grad is not None and x.grad.shape == (0, 1)
     assert all(p.grad is not None and not bool(p.grad.any()) for p in layer.parameters())
+
+
+# Scores of about 1e3 #########################################################
+# exp(1e3) overflows float32 and float64 alike: each path must subtract the
+# largest score of a target before exponentiating, or it returns NaN.
+
+LARGE = 1e3
+
+
+def large_inputs(shape, dtype, seed):
+    x = values(shape, dtype, seed)
+    return x * (LARGE / x.abs().max())
+
+
+@pytest.mark.parametrize("kind", sorted(PAIRS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_conv_equals_dense_twin_on_scores_of_about_1e3(kind, dtype):
+    num_rows, num_features, in_channels = 3, 5, 2
+    options = {"heads": 2, "concat": True, "add_self_loops": False}
+    sparse, dense = build_pair((kind, in_channels, 3, options), dtype, seed=11)
+    x = large_inputs((num_rows, num_features, in_channels), dtype, seed=12)
+    tol = {"atol": 1e-3 * LARGE * TOL[dtype], "rtol": TOL[dtype]}
+
+    # Complete graphs with shuffled edges: the message-passing path.
+    batch = rows_to_graph(x)
+    order = torch.randperm(batch.edge_index.size(1), generator=torch.Generator().manual_seed(0))
+    expected = dense(x)
+    assert torch.isfinite(expected).all()
+    actual = sparse(batch.x, batch.edge_index[:, order])
+    torch.testing.assert_close(actual, expected.reshape(actual.shape), **tol)
+
+    # A template with some targets of one edge and some of several.
+    template = torch.tensor([[1, 2, 3, 0, 4, 2, 0], [0, 0, 0, 1, 1, 3, 4]])
+    expected = dense(x, template_to_adj(template, num_features))
+    torch.testing.assert_close(sparse(x, template), expected, **tol)
+
+
+@pytest.mark.parametrize("kind", ["gfa", "agfl"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_tabular_dense_backend_equals_sparse_backend_on_scores_of_about_1e3(kind, dtype):
+    num_rows, num_features = 4, 6
+    spec = (kind, "shared", 2, 2)
+    dense = build_tabular(spec, num_features, dtype, 13, "dense")
+    sparse = build_tabular(spec, num_features, dtype, 13, "sparse")
+    sparse.load_state_dict(dense.state_dict())
+    # The modules' projections are glorot-initialised (weights well below 1):
+    # inputs of 1e4 give scores above 1e3.
+    x = large_inputs((num_rows, num_features), dtype, seed=14) * 10
+    mask = torch.rand(num_rows, num_features, generator=torch.Generator().manual_seed(1)) > 0.3
+
+    for kwargs in ({}, {"mask": mask}):
+        out_dense, att_dense = dense(x, return_attention_weights=True, **kwargs)
+        out_sparse, att_sparse = sparse(x, return_attention_weights=True, **kwargs)
+        assert torch.isfinite(out_dense).all() and torch.isfinite(att_dense).all()
+        # The scores reach the scale this test is about.
+        assert bool((att_dense > 0.999).any())
+        tol = {"atol": 1e-3 * LARGE * TOL[dtype], "rtol": TOL[dtype]}
+        torch.testing.assert_close(out_sparse, out_dense, **tol)
+        torch.testing.assert_close(att_sparse, att_dense, atol=1e-3 * TOL[dtype] * LARGE, rtol=0)

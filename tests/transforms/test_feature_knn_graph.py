@@ -124,3 +124,17 @@ def test_repr_and_functional_name():
     assert repr(FeatureKNNGraph(k=3)) == "FeatureKNNGraph(k=3, self_loops=True)"
     assert repr(FeatureKNNGraph(2, self_loops=False)) == "FeatureKNNGraph(k=2, self_loops=False)"
     assert "feature_knn_graph" in IterDataPipe.functions
+
+
+def test_any_finite_scale_gives_the_same_correlations():
+    generator = torch.Generator().manual_seed(8)
+    rows = torch.randn(40, 5, generator=generator, dtype=torch.float64)
+    rows[:, 1] += rows[:, 0]
+    rows[:, 3] -= 2 * rows[:, 2]
+    rows[3, 4] = float("nan")
+    reference = FeatureKNNGraph(k=2).fit(rows)
+    scaled = rows * torch.tensor([1e200, 1e-200, 1.0, 1e300, 1e150], dtype=torch.float64)
+    fitted = FeatureKNNGraph(k=2).fit(scaled)
+    assert torch.isfinite(fitted.correlation).all()
+    torch.testing.assert_close(fitted.correlation, reference.correlation)
+    assert torch.equal(fitted.edge_index, reference.edge_index)

@@ -162,3 +162,47 @@ def test_a_constant_column_is_centred_on_its_exact_value():
     out = transform(x)
     assert torch.equal(out[:, 0], torch.zeros(1000, dtype=out.dtype))
     assert transform.std[1].item() > 1.0
+
+
+@pytest.mark.parametrize("huge", [1e200, 1e308, -1.7e308])
+def test_any_finite_float_can_be_fitted_on(huge):
+    train = torch.tensor(
+        [[1.0, 0.5], [2.0, -0.5], [huge, 0.0], [3.0, float("nan")]], dtype=torch.float64
+    )
+    transform = StandardizeFeatures().fit(train)
+    assert torch.isfinite(transform.mean).all() and torch.isfinite(transform.std).all()
+    column = np.array([1.0, 2.0, huge, 3.0])
+    np.testing.assert_allclose(transform.mean[0, 0].item(), column.mean(), rtol=1e-12)
+    scale = np.abs(column).max()
+    expected_std = np.sqrt((((column / scale) - (column / scale).mean()) ** 2).mean()) * scale
+    np.testing.assert_allclose(transform.std[0, 0].item(), expected_std, rtol=1e-12)
+    assert (transform.std > 0).all()
+    # The statistics survive a round trip and standardize within range.
+    reloaded = StandardizeFeatures().load_state_dict(transform.state_dict())
+    out = reloaded(train)
+    assert torch.isfinite(out[:, 0]).all()
+    np.testing.assert_allclose(out[2, 0].item(), (huge - column.mean()) / expected_std)
+
+
+def test_a_standardized_value_beyond_the_dtype_is_refused_not_inf():
+    # Fitted in float64 with a tiny spread; a float32 cell far away standardizes
+    # beyond float32's range.
+    transform = StandardizeFeatures().fit(torch.tensor([[0.0], [1e-30]], dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"x at index \(0, 0\) holds 1e\+20.*float32"):
+        transform(torch.tensor([[1e20]], dtype=torch.float32))
+    out = transform(torch.tensor([[1e20]], dtype=torch.float64))
+    assert torch.isfinite(out).all()
+
+
+def test_a_row_stored_as_graph_level_features_is_standardized_feature_by_feature():
+    train = torch.tensor([[1.0, 10.0, 100.0], [3.0, 30.0, 300.0]])
+    transform = StandardizeFeatures().fit(train)
+    row = torch.tensor([[2.0, 20.0, 300.0]])
+    expected = transform(row)
+    assert torch.allclose(expected, torch.tensor([[0.0, 0.0, 1.0]]))
+    assert torch.equal(transform(Data(x=row.clone())).x, expected)  # [1, F]
+    assert torch.equal(transform(Data(x=row.view(-1))).x, expected.view(-1))  # [F]
+    # One feature with C channels keeps its node reading.
+    channels = StandardizeFeatures().fit(torch.randn(5, 1, 3))
+    out = channels(Data(x=torch.zeros(1, 3))).x
+    assert torch.allclose(out, channels(torch.zeros(1, 1, 3))[0])

@@ -134,3 +134,62 @@ def test_bad_options(make, match):
 def test_bad_rows(transform, data, match):
     with pytest.raises(ValueError, match=match):
         transform(data)
+
+
+@pytest.mark.parametrize("layout", ["auto", "row"])
+@pytest.mark.parametrize("channels", [None, 2])
+def test_a_row_stored_as_graph_level_features_is_read_as_its_features(layout, channels):
+    # The usual PyG way to store one row: x of shape [1, F] (or [1, F, C]), so
+    # that a batch of rows stacks into [B, F].
+    rows = torch.randn(3, 4) if channels is None else torch.randn(3, 4, channels)
+    transform = ToFeatureGraph(layout=layout)
+    graphs = [transform(Data(x=row.unsqueeze(0))) for row in rows]
+    assert_batches_equal(Batch.from_data_list(graphs), rows_to_graph(rows))
+    assert graphs[0].row_width == 4 and graphs[0].x.shape == (4, channels or 1)
+
+
+def test_layout_nodes_reads_one_row_as_one_feature_with_channels():
+    row = torch.randn(1, 4)
+    graph = ToFeatureGraph(layout="nodes")(Data(x=row.clone()))
+    assert graph.row_width == 1 and torch.equal(graph.x, row)
+    assert graph.edge_index.tolist() == [[0], [0]]
+    # [F, C] with F > 1 is node by node in both "nodes" and "auto".
+    cells = torch.randn(3, 2)
+    for layout in ("nodes", "auto"):
+        graph = ToFeatureGraph(layout=layout)(Data(x=cells.clone()))
+        assert graph.row_width == 3 and torch.equal(graph.x, cells)
+
+
+@pytest.mark.parametrize(
+    "layout, shape",
+    [("row", (3, 2)), ("row", (2, 3, 1)), ("nodes", (1, 3, 2)), ("auto", (2, 3, 1))],
+)
+def test_a_shape_the_layout_cannot_read_names_both_readings(layout, shape):
+    with pytest.raises(ValueError) as info:
+        ToFeatureGraph(layout=layout)(Data(x=torch.randn(*shape)))
+    message = str(info.value)
+    assert f"got shape {shape} with layout={layout!r}" in message
+    assert "layout='row'" in message and "layout='nodes'" in message
+
+
+def test_layout_is_validated_and_shown():
+    with pytest.raises(ValueError, match="layout must be one of"):
+        ToFeatureGraph(layout="columns")
+    assert repr(ToFeatureGraph(layout="row")) == (
+        "ToFeatureGraph(self_loops=True, missing='error', layout='row')"
+    )
+
+
+@pytest.mark.parametrize("value", [float("inf"), float("-inf")])
+def test_an_infinite_cell_gets_no_missing_value_advice(value):
+    for missing in ("error", "drop"):
+        with pytest.raises(ValueError, match=r"data.x must be finite; found -?inf") as info:
+            ToFeatureGraph(missing=missing)(Data(x=torch.tensor([1.0, value, float("nan")])))
+        assert "missing=" not in str(info.value)
+    graph = ToFeatureGraph()(Data(x=torch.tensor([1.0, 3e38])))
+    assert graph.x.view(-1).tolist() == [1.0, torch.tensor(3e38).item()]
+
+
+def test_a_row_too_wide_for_memory_is_refused_before_building_its_graph():
+    with pytest.raises(ValueError, match="B=1 rows of F=100000"):
+        ToFeatureGraph()(Data(x=torch.zeros(100_000)))

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import Any, Literal, TypeAlias, overload
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.nn.inits import zeros
+from torch_geometric.typing import SparseTensor, torch_sparse
 from torch_geometric.utils import add_self_loops as add_loops
-from torch_geometric.utils import remove_self_loops
+from torch_geometric.utils import is_torch_sparse_tensor, remove_self_loops
+from torch_geometric.utils.sparse import set_sparse_value
 
-from pyg_tabular.nn._attention_parameters import init_attention_layer
+from pyg_tabular.nn._attention_parameters import init_attention_layer, reset_attention_layer
+from pyg_tabular.nn._gat_common import (
+    InChannels,
+    attend_dense,
+    check_hyperparameters,
+    check_node_features,
+    finish_heads,
+    project_heads,
+)
 from pyg_tabular.nn.functional import (
     complete_blocks,
-    dense_attention,
     dense_to_edge_attention,
+    segment_softmax,
 )
 from pyg_tabular.utils.scatter import scatter
-from pyg_tabular.utils.validation import check_finite
+from pyg_tabular.utils.validation import is_int
 
 _HOOK_DICTS = (
     "_propagate_forward_pre_hooks",
@@ -36,69 +43,21 @@ _HOOK_DICTS = (
     "_edge_update_forward_hooks",
 )
 
+# The reductions torch_geometric.utils.add_self_loops accepts as fill_value.
+_FILL_REDUCTIONS = ("add", "sum", "mean", "min", "max", "mul")
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def check_hyperparameters(
-    in_channels: int,
-    out_channels: int,
-    heads: int,
-    negative_slope: float,
-    dropout: float,
-) -> None:
-    """Raises a ValueError naming the first invalid constructor argument."""
-    if not _is_int(in_channels) or (in_channels <= 0 and in_channels != -1):
-        raise ValueError(
-            f"in_channels must be a positive int, or -1 for lazy initialization "
-            f"(got {in_channels!r})"
-        )
-    if not _is_int(out_channels) or out_channels <= 0:
-        raise ValueError(f"out_channels must be a positive int (got {out_channels!r})")
-    if not _is_int(heads) or heads <= 0:
-        raise ValueError(f"heads must be a positive int (got {heads!r})")
-    if (
-        isinstance(negative_slope, bool)
-        or not isinstance(negative_slope, (int, float))
-        or not math.isfinite(negative_slope)
-        or negative_slope < 0
-    ):
-        raise ValueError(
-            f"negative_slope must be a finite non-negative number (got {negative_slope!r})"
-        )
-    if (
-        isinstance(dropout, bool)
-        or not isinstance(dropout, (int, float))
-        or not 0.0 <= dropout < 1.0
-    ):
-        raise ValueError(f"dropout must be in [0, 1) (got {dropout!r})")
+#: Node features: one tensor, or ``(source, target)`` with an optional target.
+NodeInput: TypeAlias = Tensor | tuple[Tensor, Tensor | None]
+#: What ``edge_index`` may be: an index, a SparseTensor or a torch.sparse matrix.
+Adjacency: TypeAlias = Tensor | SparseTensor
 
 
-def check_node_features(x: object, in_channels: int, ranks: tuple[int, ...], layout: str) -> None:
-    """Raises a ValueError unless x is a float tensor of a valid rank and width."""
-    if not isinstance(x, Tensor):
-        raise ValueError(f"x must be a torch.Tensor of shape {layout} (got {type(x).__name__})")
-    if x.dim() not in ranks:
-        raise ValueError(f"x must have shape {layout} (got {x.dim()}-D shape {tuple(x.shape)})")
-    if not x.is_floating_point():
-        raise ValueError(f"x must have a floating dtype (got {x.dtype})")
-    if in_channels > 0 and x.size(-1) != in_channels:
-        raise ValueError(
-            f"x must have {in_channels} channels in its last dimension, as the layer "
-            f"was built with (got shape {tuple(x.shape)})"
-        )
-    # A NaN or inf node would spread through every softmax it enters; missing
-    # features are left out of the graph (rows_to_graph(missing="drop")) instead.
-    check_finite(x, "x", hint="drop missing features as nodes with rows_to_graph(missing='drop')")
-
-
-def check_edge_index(edge_index: object, num_nodes: int, check_range: bool = True) -> Tensor:
-    """Raises a ValueError unless edge_index is a valid [2, E] index over num_nodes."""
+def check_edge_index(edge_index: object) -> Tensor:
+    """Raises a ValueError unless edge_index is an integer ``[2, E]`` tensor."""
     if not isinstance(edge_index, Tensor) or edge_index.layout != torch.strided:
         raise ValueError(
-            "edge_index must be a dense integer tensor of shape [2, num_edges] "
-            f"(got {type(edge_index).__name__})"
+            "edge_index must be an integer tensor of shape [2, num_edges], a SparseTensor "
+            f"or a torch.sparse adjacency (got {type(edge_index).__name__})"
         )
     if edge_index.is_floating_point() or edge_index.is_complex() or edge_index.dtype == torch.bool:
         raise ValueError(
@@ -108,86 +67,94 @@ def check_edge_index(edge_index: object, num_nodes: int, check_range: bool = Tru
         raise ValueError(
             f"edge_index must have shape [2, num_edges] (got shape {tuple(edge_index.shape)})"
         )
-    edge_index = edge_index.long()
+    return edge_index.long()
+
+
+def check_edge_range(edge_index: Tensor, num_src: int, num_dst: int) -> None:
+    """Raises a ValueError if an index falls outside the source or target nodes."""
     # A bad index would otherwise surface as an opaque error inside index_select;
     # the check syncs, so it is skipped while compiling.
-    if check_range and edge_index.numel() > 0 and not torch.compiler.is_compiling():
-        low, high = torch.aminmax(edge_index)
-        if int(low) < 0 or int(high) >= num_nodes:
+    if edge_index.numel() == 0 or torch.compiler.is_compiling():
+        return
+    for row, count, role in ((0, num_src, "source"), (1, num_dst, "target")):
+        low, high = torch.aminmax(edge_index[row])
+        if int(low) < 0 or int(high) >= count:
             raise ValueError(
-                f"edge_index holds node indices from {int(low)} to {int(high)}, outside "
-                f"[0, {num_nodes}) for the {num_nodes} nodes of x"
+                f"edge_index holds {role} node indices from {int(low)} to {int(high)}, "
+                f"outside [0, {count}) for the {count} {role} nodes"
             )
-    return edge_index
 
 
-def project_heads(aggregated: Tensor, weight: Tensor, channels: int) -> Tensor:
-    r"""Maps aggregated raw inputs ``[..., N, H, C_in]`` through each head's
-    block of ``weight`` (``[H·C_out, C_in]``) to ``[..., N, H, C_out]``.
-
-    Attention is linear in the messages and the projection has no bias, so
-    :math:`\sum_j \alpha_{ij} \mathbf{W} \mathbf{x}_j = \mathbf{W} \sum_j \alpha_{ij}
-    \mathbf{x}_j`: aggregating the raw input moves ``C_in`` instead of
-    ``C_out`` values per edge (16x fewer for one input channel and 16 outputs).
-    """
-    heads = aggregated.size(-2)
-    weight = weight.view(heads, channels, -1)  # [H, C_out, C_in]
-    if heads == 1:
-        return F.linear(aggregated, weight[0])
-    lead = aggregated.shape[:-2]
-    per_head = aggregated.reshape(-1, heads, aggregated.size(-1)).transpose(0, 1)
-    out = torch.bmm(per_head, weight.transpose(1, 2))  # [H, M, C_out]
-    return out.transpose(0, 1).reshape(*lead, heads, channels)
-
-
-def attend_dense(
-    score: Tensor,
-    x: Tensor,
-    h: Tensor,
-    weight: Tensor,
-    adj: Tensor | None,
-    dropout: float,
-    training: bool,
-) -> tuple[Tensor, Tensor]:
-    """dense_attention on h [B, F, H, C_out], or on the raw x [B, F, C_in] when narrower."""
-    channels = h.size(-1)
-    if x.size(-1) < channels:
-        aggregated, alpha = dense_attention(score, x.unsqueeze(2), adj, dropout, training)
-        return project_heads(aggregated, weight, channels), alpha
-    return dense_attention(score, h, adj, dropout, training)
+def _check_size(size: object) -> tuple[int | None, int | None] | None:
+    if size is None:
+        return None
+    if (
+        not isinstance(size, (tuple, list))
+        or len(size) != 2
+        or any(s is not None and (not is_int(s) or s < 0) for s in size)
+    ):
+        raise ValueError(f"size must be None or a pair of non-negative ints (got {size!r})")
+    return (size[0], size[1])
 
 
 class FeatureAttentionConv(MessagePassing):
-    r"""Base of the sparse feature-attention convs: projection, forward contract
-    and the dense fast path for complete graphs.
+    r"""Base of the sparse feature-attention convs: GATConv's constructor and
+    forward contract, projections, and the dense fast path for complete graphs.
 
     Subclasses define their attention parameters, :meth:`dense_score` and
     :meth:`edge_attention` (which calls :meth:`edge_updater`).
     """
 
-    in_channels: int
+    in_channels: InChannels
     out_channels: int
     heads: int
     concat: bool
     negative_slope: float
     dropout: float
     add_self_loops: bool
-    lin: Linear
+    edge_dim: int | None
+    fill_value: float | Tensor | str
+    residual: bool
+    fast_path: bool
+    lin: Any
+    lin_src: Any
+    lin_dst: Any
+    lin_edge: Any
+    att_edge: torch.nn.Parameter | None
+    res: Any
     bias: torch.nn.Parameter | None
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: InChannels,
         out_channels: int,
         heads: int = 1,
         concat: bool = True,
         negative_slope: float = 0.2,
         dropout: float = 0.0,
-        add_self_loops: bool = False,
+        add_self_loops: bool = True,
+        edge_dim: int | None = None,
+        fill_value: float | Tensor | str = "mean",
         bias: bool = True,
+        residual: bool = False,
         **kwargs: Any,
     ) -> None:
-        check_hyperparameters(in_channels, out_channels, heads, negative_slope, dropout)
+        check_hyperparameters(
+            in_channels, out_channels, heads, negative_slope, dropout, bipartite=True
+        )
+        if edge_dim is not None and (not is_int(edge_dim) or edge_dim <= 0):
+            raise ValueError(f"edge_dim must be None or a positive int (got {edge_dim!r})")
+        if isinstance(fill_value, str):
+            if fill_value not in _FILL_REDUCTIONS:
+                raise ValueError(
+                    f"fill_value must be a number, a tensor or one of {_FILL_REDUCTIONS} "
+                    f"(got {fill_value!r})"
+                )
+        elif isinstance(fill_value, bool) or not isinstance(fill_value, (int, float, Tensor)):
+            raise ValueError(
+                f"fill_value must be a number, a tensor or one of {_FILL_REDUCTIONS} "
+                f"(got {fill_value!r})"
+            )
         aggr = kwargs.setdefault("aggr", "add")
         if aggr not in ("add", "sum"):
             raise ValueError(f"aggr must be 'add': attention sums its messages (got {aggr!r})")
@@ -208,12 +175,15 @@ class FeatureAttentionConv(MessagePassing):
             dropout=dropout,
             add_self_loops=add_self_loops,
             bias=bias,
+            edge_dim=edge_dim,
+            residual=residual,
         )
+        self.fill_value = fill_value
+        self.fast_path = True
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        self.lin.reset_parameters()
-        zeros(self.bias)
+        reset_attention_layer(self)
 
     # Subclass hooks ##########################################################
 
@@ -222,11 +192,23 @@ class FeatureAttentionConv(MessagePassing):
         raise NotImplementedError
 
     def edge_attention(
-        self, x: Tensor, h: Tensor, edge_index: Tensor, size: tuple[int, int] | None
+        self,
+        x: tuple[Tensor, Tensor | None],
+        h: tuple[Tensor, Tensor | None],
+        edge_index: Adjacency,
+        edge_attr: Tensor | None,
+        size: tuple[int | None, int | None] | None,
     ) -> Tensor:  # pragma: no cover - abstract
         """Normalised (and dropped-out) attention ``[..., E, H, 1]`` from the raw
-        input ``x [..., N, C_in]`` and its projection ``h [..., N, H, C]``."""
+        inputs ``x`` (source, target) and their projections ``h``."""
         raise NotImplementedError
+
+    def edge_score(self, edge_attr: Tensor) -> Tensor:
+        """GATConv's edge term of the score, ``[E, H, 1]``."""
+        if edge_attr.dim() == 1:
+            edge_attr = edge_attr.view(-1, 1)
+        edge = self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
+        return (edge * self.att_edge).sum(dim=-1, keepdim=True)
 
     # Message passing #########################################################
 
@@ -242,104 +224,270 @@ class FeatureAttentionConv(MessagePassing):
         # The dense path skips propagate; explainers, decomposition and user
         # hooks all live there, so their presence keeps the generic path. Its
         # edge order assumes PyG's default flow.
-        if self.explain or self.decomposed_layers > 1 or self.flow != "source_to_target":
+        if not self.fast_path or self.explain or self.decomposed_layers > 1:
+            return False
+        if self.flow != "source_to_target":
             return False
         return not any(len(getattr(self, name)) for name in _HOOK_DICTS)
 
+    def uses_fast_path(self, edge_index: Adjacency, num_nodes: int) -> bool:
+        r"""Whether a call on :obj:`edge_index` over :obj:`num_nodes` nodes
+        (and no ``edge_attr``, no bipartite input) runs the dense fast path.
+
+        That is the case for the batched complete graph that
+        :func:`~pyg_tabular.data.rows_to_graph` writes, with or without
+        self-loops, while :attr:`fast_path` is :obj:`True` and no explainer
+        or propagate hook is attached.
+        """
+        if not self._may_bypass_propagate() or self.lin is None:
+            return False
+        if not isinstance(edge_index, Tensor) or edge_index.layout != torch.strided:
+            return False
+        return complete_blocks(edge_index, num_nodes) is not None
+
+    def _split_input(self, x: object) -> tuple[Tensor, Tensor | None, bool]:
+        layout = "[num_nodes, in_channels] or [batch_size, num_features, in_channels]"
+        src_lin = self.lin if self.lin is not None else self.lin_src
+        dst_lin = self.lin if self.lin is not None else self.lin_dst
+        if isinstance(x, (tuple, list)):
+            if len(x) != 2:
+                raise ValueError(f"x must be a tensor or a pair (x_src, x_dst) (got {len(x)})")
+            x_src = check_node_features(x[0], src_lin.in_channels, (2, 3), layout, "x_src")
+            x_dst = x[1]
+            if x_dst is not None:
+                x_dst = check_node_features(x_dst, dst_lin.in_channels, (2, 3), layout, "x_dst")
+                if x_dst.dim() != x_src.dim() or x_dst.shape[:-2] != x_src.shape[:-2]:
+                    raise ValueError(
+                        f"x_src and x_dst must share their leading dimensions (got shapes "
+                        f"{tuple(x_src.shape)} and {tuple(x_dst.shape)})"
+                    )
+            return x_src, x_dst, True
+        x = check_node_features(x, src_lin.in_channels, (2, 3), layout)
+        if self.lin is None:
+            check_node_features(x, dst_lin.in_channels, (2, 3), layout)
+        return x, x, False
+
+    @overload
     def forward(
         self,
-        x: Tensor,
+        x: NodeInput,
+        edge_index: Adjacency,
+        edge_attr: Tensor | None = None,
+        size: tuple[int | None, int | None] | None = None,
+        return_attention_weights: Literal[False] | None = None,
+    ) -> Tensor: ...
+
+    @overload
+    def forward(
+        self,
+        x: NodeInput,
         edge_index: Tensor,
         edge_attr: Tensor | None = None,
-        size: tuple[int, int] | None = None,
-        return_attention_weights: bool = False,
-    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        size: tuple[int | None, int | None] | None = None,
+        *,
+        return_attention_weights: Literal[True],
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]: ...
+
+    @overload
+    def forward(
+        self,
+        x: NodeInput,
+        edge_index: SparseTensor,
+        edge_attr: Tensor | None = None,
+        size: tuple[int | None, int | None] | None = None,
+        *,
+        return_attention_weights: Literal[True],
+    ) -> tuple[Tensor, SparseTensor]: ...
+
+    def forward(
+        self,
+        x: NodeInput,
+        edge_index: Adjacency,
+        edge_attr: Tensor | None = None,
+        size: tuple[int | None, int | None] | None = None,
+        return_attention_weights: bool | None = None,
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]] | tuple[Tensor, SparseTensor]:
         r"""Runs the layer.
 
         Args:
-            x (torch.Tensor): Node features ``[N, C_in]`` of a (batched)
-                graph, or ``[B, F, C_in]`` in PyG's static-graph form, where
-                :obj:`edge_index` is one template over ``F`` nodes shared by
-                all ``B`` rows.
-            edge_index (torch.Tensor): ``[2, E]``, row 0 sources, row 1 targets.
-            edge_attr (torch.Tensor, optional): Not supported; must be
+            x (torch.Tensor or (torch.Tensor, torch.Tensor)): Node features
+                ``[N, C_in]`` of a (batched) graph, or ``[B, F, C_in]`` in
+                PyG's static-graph form, where :obj:`edge_index` is one
+                template over ``F`` nodes shared by all ``B`` rows; or a pair
+                ``(x_src, x_dst)`` for a bipartite graph, ``x_dst`` possibly
                 :obj:`None`.
-            size ((int, int), optional): ``(N, N)``; bipartite graphs are not
-                supported.
-            return_attention_weights (bool, optional): Also return
-                ``(edge_index, alpha)``. (default: :obj:`False`)
+            edge_index (torch.Tensor or SparseTensor): ``[2, E]`` (row 0
+                sources, row 1 targets), a transposed ``SparseTensor`` or a
+                ``torch.sparse`` adjacency, as for
+                :class:`~torch_geometric.nn.conv.GATConv`.
+            edge_attr (torch.Tensor, optional): Edge features ``[E, D]`` or
+                ``[E]``; they enter the score when the layer was built with
+                :obj:`edge_dim`. (default: :obj:`None`)
+            size ((int, int), optional): ``(num_src, num_dst)``.
+                (default: :obj:`None`)
+            return_attention_weights (bool, optional): Also return the
+                attention: ``(edge_index, alpha)`` for an index,
+                ``(adj, alpha)`` for a ``torch.sparse`` adjacency, and a
+                ``SparseTensor`` holding ``alpha`` for a ``SparseTensor``.
+                (default: :obj:`None`)
         """
-        name = type(self).__name__
-        check_node_features(
-            x,
-            self.lin.in_channels,
-            (2, 3),
-            "[num_nodes, in_channels] or [batch_size, num_features, in_channels]",
-        )
-        if edge_attr is not None:
-            raise ValueError(f"{name} does not use edge features; edge_attr must be None")
-        num_nodes = x.size(-2)
-        if size is not None and any(s is not None and s != num_nodes for s in size):
-            raise ValueError(
-                f"{name} does not support bipartite graphs; size must be "
-                f"({num_nodes}, {num_nodes}) or None (got {tuple(size)})"
-            )
-        edge_index = check_edge_index(edge_index, num_nodes, check_range=False)
+        x_src, x_dst, pair = self._split_input(x)
+        size = _check_size(size)
         heads, channels = self.heads, self.out_channels
+        is_sparse_tensor = isinstance(edge_index, SparseTensor)
+        is_torch_sparse = not is_sparse_tensor and is_torch_sparse_tensor(edge_index)
+        if not is_sparse_tensor and not is_torch_sparse:
+            edge_index = check_edge_index(edge_index)
+        assert isinstance(edge_index, (Tensor, SparseTensor))
 
-        h = self.lin(x).view(*x.shape[:-1], heads, channels)  # [..., N, H, C]
-        if self.add_self_loops:
-            edge_index, _ = remove_self_loops(edge_index)
-            edge_index, _ = add_loops(edge_index, num_nodes=num_nodes)
-
-        blocks = complete_blocks(edge_index, num_nodes) if self._may_bypass_propagate() else None
-        if blocks is not None:
-            width, self_loops = blocks
-            h_dense = h.reshape(-1, width, heads, channels)  # [rows, F, H, C]
-            x_dense = x.reshape(-1, width, x.size(-1))  # [rows, F, C_in]
-            adj = None
-            if not self_loops:
-                adj = ~torch.eye(width, dtype=torch.bool, device=x.device)
-            out, dense_alpha = attend_dense(
-                self.dense_score(h_dense),
-                x_dense,
-                h_dense,
-                self.lin.weight,
-                adj,
-                self.dropout,
-                self.training,
-            )
-            out = out.reshape(h.shape)
-            alpha = None
-            if return_attention_weights:
-                edge_alpha = dense_to_edge_attention(dense_alpha, self_loops)
-                alpha = edge_alpha.reshape(*x.shape[:-2], edge_index.size(1), heads)
-        else:
-            # complete_blocks proved a complete graph's indices valid; any
-            # other graph is checked here.
-            check_edge_index(edge_index, num_nodes)
-            edge_alpha = self.edge_attention(x, h, edge_index, size)  # [..., E, H, 1]
-            if x.size(-1) < channels:
-                # Messages carry the narrower raw input; see project_heads.
-                aggregated = self.propagate(
-                    edge_index, x=x.unsqueeze(-2), alpha=edge_alpha, size=size
-                )  # [..., N, H, C_in]
-                out = project_heads(aggregated, self.lin.weight, channels)
+        res = None
+        if self.res is not None and x_dst is not None:
+            res = self.res(x_dst)
+        src_lin = self.lin if self.lin is not None else self.lin_src
+        h_src = src_lin(x_src).view(*x_src.shape[:-1], heads, channels)  # [..., N, H, C]
+        h_dst: Tensor | None = None
+        if x_dst is not None:
+            if not pair and self.lin is not None:
+                h_dst = h_src
             else:
-                out = self.propagate(edge_index, x=h, alpha=edge_alpha, size=size)
-            alpha = edge_alpha.squeeze(-1)
+                dst_lin = self.lin if self.lin is not None else self.lin_dst
+                h_dst = dst_lin(x_dst).view(*x_dst.shape[:-1], heads, channels)
 
-        if self.concat:
-            out = out.reshape(*out.shape[:-2], heads * channels)
+        num_nodes = x_src.size(-2)
+        blocks = None
+        if (
+            not pair
+            and not is_sparse_tensor
+            and not is_torch_sparse
+            and edge_attr is None
+            and self.lin is not None
+            and (size is None or tuple(size) == (num_nodes, num_nodes))
+            and self._may_bypass_propagate()
+        ):
+            blocks = complete_blocks(edge_index, num_nodes)
+
+        if blocks is not None:
+            out, edge_index, alpha = self._dense_forward(
+                x_src, h_src, edge_index, blocks, bool(return_attention_weights)
+            )
         else:
-            out = out.mean(dim=-2)
+            out, edge_index, alpha = self._sparse_forward(
+                x_src, x_dst, h_src, h_dst, edge_index, edge_attr, size
+            )
+
+        out = finish_heads(out, self.concat)
+        if res is not None:
+            out = out + res
         if self.bias is not None:
             out = out + self.bias
 
         if return_attention_weights:
             assert alpha is not None
+            if isinstance(edge_index, SparseTensor):
+                return out, edge_index.set_value(alpha, layout="coo")
+            if is_torch_sparse_tensor(edge_index):
+                return out, (set_sparse_value(edge_index, alpha), alpha)
             return out, (edge_index, alpha)
         return out
+
+    def _dense_forward(
+        self,
+        x: Tensor,
+        h: Tensor,
+        edge_index: Tensor,
+        blocks: tuple[int, bool],
+        need_attention: bool,
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        # The complete graph as [rows, F, ...] tensors: no per-edge gather.
+        heads, channels = self.heads, self.out_channels
+        width, has_loops = blocks
+        self_loops = has_loops or self.add_self_loops
+        h_dense = h.reshape(-1, width, heads, channels)  # [rows, F, H, C]
+        x_dense = x.reshape(-1, width, x.size(-1))  # [rows, F, C_in]
+        adj = None if self_loops else ~torch.eye(width, dtype=torch.bool, device=x.device)
+        out, dense_alpha = attend_dense(
+            self.dense_score(h_dense),
+            x_dense,
+            h_dense,
+            self.lin.weight,
+            adj,
+            self.dropout,
+            self.training,
+        )
+        out = out.reshape(h.shape)
+        if not need_attention:
+            return out, edge_index, None
+        lead = x.shape[:-2]
+        if not self.add_self_loops:
+            alpha = dense_to_edge_attention(dense_alpha, has_loops).reshape(*lead, -1, heads)
+            return out, edge_index, alpha
+        # GATConv's order: the other edges as given, then one loop per node.
+        edge_index, _ = remove_self_loops(edge_index)
+        edge_index, _ = add_loops(edge_index, num_nodes=x.size(-2))
+        others = dense_to_edge_attention(dense_alpha, False).reshape(*lead, -1, heads)
+        loops = dense_alpha.diagonal(dim1=-2, dim2=-1).transpose(1, 2)  # [rows, F, H]
+        alpha = torch.cat([others, loops.reshape(*lead, -1, heads)], dim=-2)
+        return out, edge_index, alpha
+
+    def _sparse_forward(
+        self,
+        x_src: Tensor,
+        x_dst: Tensor | None,
+        h_src: Tensor,
+        h_dst: Tensor | None,
+        edge_index: Adjacency,
+        edge_attr: Tensor | None,
+        size: tuple[int | None, int | None] | None,
+    ) -> tuple[Tensor, Adjacency, Tensor]:
+        channels = self.out_channels
+        num_src = x_src.size(-2)
+        num_dst = num_src if x_dst is None else x_dst.size(-2)
+        if size is not None:
+            num_src = num_src if size[0] is None else size[0]
+            num_dst = num_dst if size[1] is None else size[1]
+        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+            check_edge_range(edge_index, num_src, num_dst)
+        if self.add_self_loops:
+            if isinstance(edge_index, Tensor):
+                # Loops only for nodes that are both sources and targets.
+                loop_nodes = (
+                    x_src.size(-2) if x_dst is None else min(x_src.size(-2), x_dst.size(-2))
+                )
+                if size is not None and size[0] is not None and size[1] is not None:
+                    loop_nodes = min(size[0], size[1])
+                edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
+                edge_index, edge_attr = add_loops(
+                    edge_index, edge_attr, fill_value=self.fill_value, num_nodes=loop_nodes
+                )
+            elif isinstance(edge_index, SparseTensor):
+                if self.edge_dim is not None:
+                    raise NotImplementedError(
+                        f"{type(self).__name__}: edge_attr with add_self_loops=True is not "
+                        "supported for a SparseTensor edge_index (as in GATConv)"
+                    )
+                edge_index = torch_sparse.set_diag(edge_index)
+
+        alpha = self.edge_attention(
+            (x_src, x_dst), (h_src, h_dst), edge_index, edge_attr, size
+        )  # [..., E, H, 1]
+        src_lin = self.lin if self.lin is not None else self.lin_src
+        if x_src.size(-1) < channels:
+            # Messages carry the narrower raw input; see project_heads.
+            raw_dst = None if x_dst is None else x_dst.unsqueeze(-2)
+            aggregated = self.propagate(
+                edge_index, x=(x_src.unsqueeze(-2), raw_dst), alpha=alpha, size=size
+            )  # [..., N, H, C_in]
+            out = project_heads(aggregated, src_lin.weight, channels)
+        else:
+            out = self.propagate(edge_index, x=(h_src, h_dst), alpha=alpha, size=size)
+        return out, edge_index, alpha.squeeze(-1)
+
+    def softmax_and_dropout(self, score: Tensor, index: Tensor, dim_size: int | None) -> Tensor:
+        """LeakyReLU, segment softmax over each target's edges, and dropout."""
+        score = F.leaky_relu(score, self.negative_slope)  # [..., E, H, 1]
+        assert dim_size is not None  # edge_updater sizes it from the node scores
+        alpha = segment_softmax(score, index, dim_size, dim=-3)
+        return F.dropout(alpha, p=self.dropout, training=self.training)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"

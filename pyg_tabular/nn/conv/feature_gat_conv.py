@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch.nn.functional as F
 from torch import Tensor
 
 from pyg_tabular.nn._attention_parameters import GATScoreParameters
-from pyg_tabular.nn.conv._base import FeatureAttentionConv
-from pyg_tabular.nn.functional import segment_softmax
+from pyg_tabular.nn._gat_common import InChannels
+from pyg_tabular.nn.conv._base import Adjacency, FeatureAttentionConv
 
 
 class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
@@ -35,24 +34,42 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
     where :math:`\mathcal{N}(i)` are the sources of the edges into :math:`i`,
     :math:`c` is the optional score bias and dropout is applied to
     :math:`\alpha` while training. With :obj:`concat=False` the heads are
-    averaged instead of concatenated. With :obj:`att_bias=False` the layer
-    has :class:`~torch_geometric.nn.conv.GATConv`'s parameters (same names
-    and shapes) and computes the same function, so
-    ``load_state_dict`` works between the two.
+    averaged instead of concatenated. With :obj:`edge_dim`, the edge term
+    :math:`\mathbf{a}_{\mathrm{edge}}^{k} \cdot \mathbf{\Theta}_{e}
+    \mathbf{e}_{ji}` joins the score inside the LeakyReLU, and with
+    :obj:`residual=True` a projection of the target's input is added to
+    its output, both as in GATConv.
+
+    The layer is a drop-in for :class:`~torch_geometric.nn.conv.GATConv`:
+    it takes the same constructor arguments with the same defaults
+    (self-loops included) and the same inputs (bipartite pairs,
+    ``SparseTensor`` and ``torch.sparse`` adjacencies, ``edge_attr``,
+    ``size``), and with :obj:`att_bias=False` it has GATConv's parameters
+    (same names and shapes), computes the same function and returns
+    attention in the same edge order, so ``load_state_dict`` works between
+    the two. A GATConv state also loads with :obj:`att_bias=True`, as a
+    zero score bias.
 
     Besides a (batched) graph, the layer takes PyG's static-graph form:
     ``x`` of shape ``[B, F, C]`` with one ``[2, E]`` template over the ``F``
     features shared by all rows (see :func:`~pyg_tabular.data.to_static_graph`).
-    When the graph is the batched complete graph that
+    **Fast path.** When the graph is the batched complete graph that
     :func:`~pyg_tabular.data.rows_to_graph` writes (with or without
-    self-loops), the layer runs the dense computation of
+    self-loops, so also under the default :obj:`add_self_loops=True`), the
+    layer runs the dense computation of
     :class:`~pyg_tabular.nn.dense.DenseFeatureGATConv` instead of gathering
-    per-edge messages; other graphs, explainers and propagate hooks use
-    :meth:`propagate`.
+    per-edge messages, and returns attention in GATConv's edge order (the
+    graph's other edges, then one self-loop per node). Other graphs,
+    ``edge_attr``, bipartite inputs, explainers and propagate hooks use
+    :meth:`propagate`. :meth:`uses_fast_path` tells whether a graph takes
+    it; setting the attribute :attr:`fast_path` to :obj:`False` turns it
+    off.
 
     Args:
-        in_channels (int): Size of each input feature vector, or :obj:`-1`
-            to infer it on the first call.
+        in_channels (int or tuple): Size of each input feature vector, or
+            :obj:`-1` to infer it on the first call; a pair
+            ``(source, target)`` gives sources and targets their own
+            projections ``lin_src`` and ``lin_dst``, as in GATConv.
         out_channels (int): Size of each output vector per head.
         heads (int, optional): Number of attention heads :math:`H`.
             (default: :obj:`1`)
@@ -62,19 +79,32 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         dropout (float, optional): Dropout probability of the attention
             coefficients. (default: :obj:`0.0`)
         add_self_loops (bool, optional): Replace the graph's self-loops by one
-            self-loop per node. (default: :obj:`False`)
-        att_bias (bool, optional): Learn the score bias :math:`c^k`, one per
-            head, stored as the parameter ``att_bias`` (``None`` when off).
-            (default: :obj:`True`)
+            self-loop per node, appended after the other edges, as GATConv
+            does. (default: :obj:`True`)
+        edge_dim (int, optional): Size of the edge features; enables the
+            edge term of the score (``lin_edge``, ``att_edge``).
+            (default: :obj:`None`)
+        fill_value (float or torch.Tensor or str, optional): Edge features
+            of the added self-loops, or how to reduce a node's incoming edge
+            features into them (``"mean"``, ``"add"``, ...), as in
+            :func:`torch_geometric.utils.add_self_loops`.
+            (default: :obj:`"mean"`)
         bias (bool, optional): Learn the output bias :math:`\mathbf{b}`.
             (default: :obj:`True`)
+        residual (bool, optional): Add a learned projection ``res`` of the
+            target's input to the output. (default: :obj:`False`)
+        att_bias (bool, optional): Learn the score bias :math:`c^k`, one per
+            head, stored as the parameter ``att_bias`` (``None`` when off);
+            GATConv has no such term. Keyword-only. (default: :obj:`True`)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})` and edge
           indices :math:`(2, |\mathcal{E}|)`; or static form
-          :math:`(B, F, F_{in})` with a template :math:`(2, |\mathcal{E}_F|)`
+          :math:`(B, F, F_{in})` with a template :math:`(2, |\mathcal{E}_F|)`;
+          or bipartite :math:`((|\mathcal{V}_s|, F_{s}), (|\mathcal{V}_t|, F_{t}))`;
+          edge features :math:`(|\mathcal{E}|, D)` *(optional)*
         - **output:** node features :math:`(|\mathcal{V}|, H \cdot F_{out})`
           (:math:`F_{out}` if :obj:`concat=False`), or :math:`(B, F, \cdot)`
           in static form; with :obj:`return_attention_weights=True` also
@@ -88,21 +118,27 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         >>> conv = FeatureGATConv(1, 16, heads=4)
         >>> out, (edge_index, alpha) = conv(
         ...     batch.x, batch.edge_index, return_attention_weights=True)
-        >>> out.shape, alpha.shape
+        >>> out.shape, alpha.shape  # 200 edges with their self-loops, moved last
         (torch.Size([40, 64]), torch.Size([200, 4]))
+        >>> conv.uses_fast_path(batch.edge_index, batch.num_nodes)
+        True
     """
 
     def __init__(
         self,
-        in_channels: int,
+        in_channels: InChannels,
         out_channels: int,
         heads: int = 1,
         concat: bool = True,
         negative_slope: float = 0.2,
         dropout: float = 0.0,
-        add_self_loops: bool = False,
-        att_bias: bool = True,
+        add_self_loops: bool = True,
+        edge_dim: int | None = None,
+        fill_value: float | Tensor | str = "mean",
         bias: bool = True,
+        residual: bool = False,
+        *,
+        att_bias: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -113,29 +149,46 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
             negative_slope=negative_slope,
             dropout=dropout,
             add_self_loops=add_self_loops,
+            edge_dim=edge_dim,
+            fill_value=fill_value,
             bias=bias,
+            residual=residual,
             **kwargs,
         )
         self._init_score(heads, out_channels, att_bias)
         self.reset_parameters()
 
     def edge_attention(
-        self, x: Tensor, h: Tensor, edge_index: Tensor, size: tuple[int, int] | None
+        self,
+        x: tuple[Tensor, Tensor | None],
+        h: tuple[Tensor, Tensor | None],
+        edge_index: Adjacency,
+        edge_attr: Tensor | None,
+        size: tuple[int | None, int | None] | None,
     ) -> Tensor:
+        h_src, h_dst = h
         # One scalar per node and head; [..., N, H, 1] keeps nodes at dim -3.
-        score_src = (h * self.att_src).sum(dim=-1, keepdim=True)
-        score_dst = (h * self.att_dst).sum(dim=-1, keepdim=True)
-        if self.att_bias is not None:
-            score_dst = score_dst + self.att_bias.view(-1, 1)
-        return self.edge_updater(edge_index, alpha=(score_src, score_dst), size=size)
+        score_src = (h_src * self.att_src).sum(dim=-1, keepdim=True)
+        score_dst = None if h_dst is None else (h_dst * self.att_dst).sum(dim=-1, keepdim=True)
+        return self.edge_updater(
+            edge_index, alpha=(score_src, score_dst), edge_attr=edge_attr, size=size
+        )
 
     def edge_update(
-        self, alpha_j: Tensor, alpha_i: Tensor, index: Tensor, dim_size: int | None
+        self,
+        alpha_j: Tensor,
+        alpha_i: Tensor | None,
+        edge_attr: Tensor | None,
+        index: Tensor,
+        dim_size: int | None,
     ) -> Tensor:
-        score = F.leaky_relu(alpha_j + alpha_i, self.negative_slope)  # [..., E, H, 1]
-        assert dim_size is not None  # edge_updater sizes it from the node scores
-        alpha = segment_softmax(score, index, dim_size, dim=-3)
-        return F.dropout(alpha, p=self.dropout, training=self.training)
+        # Summing the two node terms is GATConv's a · [h_i || h_j].
+        score = alpha_j if alpha_i is None else alpha_j + alpha_i  # [..., E, H, 1]
+        if edge_attr is not None and self.lin_edge is not None:
+            score = score + self.edge_score(edge_attr)
+        if self.att_bias is not None:
+            score = score + self.att_bias.view(-1, 1)
+        return self.softmax_and_dropout(score, index, dim_size)
 
 
 __all__ = ["FeatureGATConv"]

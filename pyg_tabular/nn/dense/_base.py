@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal, overload
+
 import torch
 from torch import Tensor
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.nn.inits import zeros
 
-from pyg_tabular.nn._attention_parameters import init_attention_layer
-from pyg_tabular.nn.conv._base import attend_dense, check_hyperparameters, check_node_features
+from pyg_tabular.nn._attention_parameters import init_attention_layer, reset_attention_layer
+from pyg_tabular.nn._gat_common import (
+    attend_dense,
+    check_hyperparameters,
+    check_node_features,
+    finish_heads,
+)
 
 
 class DenseFeatureAttention(torch.nn.Module):
-    r"""Base of the dense twins: projection, masking, aggregation and heads.
+    r"""Base of the dense twins: projection, masking, aggregation and heads,
+    with :class:`~torch_geometric.nn.dense.DenseGATConv`'s call.
 
     Parameter names and shapes equal those of the sparse layer each twin
     mirrors, so ``load_state_dict`` works in both directions.
@@ -26,6 +33,10 @@ class DenseFeatureAttention(torch.nn.Module):
     dropout: float
     add_self_loops: bool
     lin: Linear
+    lin_src: Any
+    lin_dst: Any
+    lin_edge: Any
+    res: Any
     bias: torch.nn.Parameter | None
 
     def __init__(
@@ -36,7 +47,7 @@ class DenseFeatureAttention(torch.nn.Module):
         concat: bool = True,
         negative_slope: float = 0.2,
         dropout: float = 0.0,
-        add_self_loops: bool = False,
+        add_self_loops: bool = True,
         bias: bool = True,
     ) -> None:
         check_hyperparameters(in_channels, out_channels, heads, negative_slope, dropout)
@@ -54,67 +65,123 @@ class DenseFeatureAttention(torch.nn.Module):
         )
 
     def reset_parameters(self) -> None:
-        self.lin.reset_parameters()
-        zeros(self.bias)
+        reset_attention_layer(self)
 
     def dense_score(self, h: Tensor) -> Tensor:  # pragma: no cover - abstract
         """Scores ``[B, H, F, F]`` of projected features ``h [B, F, H, C]``."""
         raise NotImplementedError
 
+    @overload
     def forward(
         self,
         x: Tensor,
         adj: Tensor | None = None,
+        mask: Tensor | None = None,
+        add_loop: bool = True,
+        *,
+        return_attention_weights: Literal[False] = False,
+    ) -> Tensor: ...
+
+    @overload
+    def forward(
+        self,
+        x: Tensor,
+        adj: Tensor | None = None,
+        mask: Tensor | None = None,
+        add_loop: bool = True,
+        *,
+        return_attention_weights: Literal[True],
+    ) -> tuple[Tensor, Tensor]: ...
+
+    def forward(
+        self,
+        x: Tensor,
+        adj: Tensor | None = None,
+        mask: Tensor | None = None,
+        add_loop: bool = True,
+        *,
         return_attention_weights: bool = False,
     ) -> Tensor | tuple[Tensor, Tensor]:
-        r"""Runs the layer.
+        r"""Runs the layer, with :class:`~torch_geometric.nn.dense.DenseGATConv`'s call.
 
         Args:
-            x (torch.Tensor): Features ``[B, F, C_in]``.
+            x (torch.Tensor): Features ``[B, F, C_in]``, or ``[F, C_in]``
+                for one graph (then ``B = 1``).
             adj (torch.Tensor, optional): Feature adjacency ``[F, F]`` or
                 ``[B, F, F]``; entry ``[i, j]`` nonzero iff feature :math:`i`
                 attends to feature :math:`j` (edge :math:`j \to i`).
                 :obj:`None` is the complete graph with self-loops.
                 (default: :obj:`None`)
+            mask (torch.Tensor, optional): ``[B, F]`` (or ``[F]``), true for
+                the valid nodes; the outputs of the others are set to zero.
+                (default: :obj:`None`)
+            add_loop (bool, optional): Give every feature its self-loop in
+                :obj:`adj`, when the layer was built with
+                :obj:`add_self_loops=True`. (default: :obj:`True`)
             return_attention_weights (bool, optional): Also return the
-                attention ``[B, H, F, F]``. (default: :obj:`False`)
+                attention ``[B, H, F, F]``. Keyword-only, so that a positional
+                :obj:`mask` lands where DenseGATConv expects it.
+                (default: :obj:`False`)
         """
         check_node_features(
-            x, self.lin.in_channels, (3,), "[batch_size, num_features, in_channels]"
+            x,
+            self.lin.in_channels,
+            (2, 3),
+            "[batch_size, num_features, in_channels] or [num_features, in_channels]",
         )
+        x = x.unsqueeze(0) if x.dim() == 2 else x  # [B, F, C_in]
         batch_size, num_features, _ = x.shape
         heads, channels = self.heads, self.out_channels
         if adj is not None:
-            if not isinstance(adj, Tensor):
-                raise ValueError(f"adj must be a torch.Tensor or None (got {type(adj).__name__})")
-            if adj.dim() not in (2, 3) or tuple(adj.shape[-2:]) != (num_features, num_features):
-                raise ValueError(
-                    f"adj must have shape [{num_features}, {num_features}] or "
-                    f"[{batch_size}, {num_features}, {num_features}] (got shape "
-                    f"{tuple(adj.shape)})"
-                )
-            if adj.dim() == 3 and adj.size(0) not in (1, batch_size):
-                raise ValueError(
-                    f"adj must hold one graph or one per row ({batch_size}); got shape "
-                    f"{tuple(adj.shape)}"
-                )
-            adj = adj if adj.dtype == torch.bool else adj != 0
-            if self.add_self_loops:
+            adj = self._check_adj(adj, batch_size, num_features)
+            if add_loop and self.add_self_loops:
                 adj = adj | torch.eye(num_features, dtype=torch.bool, device=adj.device)
+        if mask is not None:
+            mask = self._check_mask(mask, batch_size, num_features)
 
         h = self.lin(x).view(batch_size, num_features, heads, channels)  # [B, F, H, C]
         out, alpha = attend_dense(
             self.dense_score(h), x, h, self.lin.weight, adj, self.dropout, self.training
         )
-        if self.concat:
-            out = out.reshape(batch_size, num_features, heads * channels)
-        else:
-            out = out.mean(dim=2)
+        out = finish_heads(out, self.concat)
         if self.bias is not None:
             out = out + self.bias
+        if mask is not None:
+            # As DenseGATConv: padding nodes still send, but their own output is zero.
+            out = out * mask.view(-1, num_features, 1).to(out.dtype)
         if return_attention_weights:
             return out, alpha
         return out
+
+    @staticmethod
+    def _check_adj(adj: object, batch_size: int, num_features: int) -> Tensor:
+        if not isinstance(adj, Tensor):
+            raise ValueError(f"adj must be a torch.Tensor or None (got {type(adj).__name__})")
+        if adj.dim() not in (2, 3) or tuple(adj.shape[-2:]) != (num_features, num_features):
+            raise ValueError(
+                f"adj must have shape [{num_features}, {num_features}] or "
+                f"[{batch_size}, {num_features}, {num_features}] (got shape "
+                f"{tuple(adj.shape)})"
+            )
+        if adj.dim() == 3 and adj.size(0) not in (1, batch_size):
+            raise ValueError(
+                f"adj must hold one graph or one per row ({batch_size}); got shape "
+                f"{tuple(adj.shape)}"
+            )
+        return adj if adj.dtype == torch.bool else adj != 0
+
+    @staticmethod
+    def _check_mask(mask: object, batch_size: int, num_features: int) -> Tensor:
+        if not isinstance(mask, Tensor):
+            raise ValueError(f"mask must be a torch.Tensor or None (got {type(mask).__name__})")
+        if mask.numel() not in (num_features, batch_size * num_features) or (
+            mask.dim() > 0 and mask.size(-1) != num_features
+        ):
+            raise ValueError(
+                f"mask must have shape [{batch_size}, {num_features}] or [{num_features}] "
+                f"(got shape {tuple(mask.shape)})"
+            )
+        return mask
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"

@@ -31,7 +31,8 @@ class DenseFeatureDiffGATConv(DiffScoreParameters, DenseFeatureAttention):
     :math:`\mathbf{u}^{-} \odot \mathbf{h}`
     (:math:`\mathbf{u}_3 = \mathbf{u}^{+} - \mathbf{u}^{-}`), so no
     ``[B, H, F, F, D]`` tensor exists in the forward or the backward pass.
-    Masking, empty rows and parameter names follow
+    The call (DenseGATConv's ``conv(x, adj, mask=None, add_loop=True)``),
+    masking, empty rows and parameter names follow
     :class:`DenseFeatureGATConv` and
     :class:`~pyg_tabular.nn.conv.FeatureDiffGATConv`.
 
@@ -46,8 +47,9 @@ class DenseFeatureDiffGATConv(DiffScoreParameters, DenseFeatureAttention):
         negative_slope (float, optional): LeakyReLU slope. (default: :obj:`0.2`)
         dropout (float, optional): Dropout probability of the attention
             coefficients. (default: :obj:`0.0`)
-        add_self_loops (bool, optional): Add every self-loop to a given
-            ``adj``. (default: :obj:`False`)
+        add_self_loops (bool, optional): Give every feature its self-loop in
+            a given ``adj`` (unless a call passes :obj:`add_loop=False`), as
+            the sparse layer and DenseGATConv do. (default: :obj:`True`)
         shared_attention (bool, optional): One :math:`\mathbf{u}` for all
             heads (``att`` of shape ``[1, 3D]``), else one per head
             (``[H, 3D]``). (default: :obj:`True`)
@@ -55,8 +57,9 @@ class DenseFeatureDiffGATConv(DiffScoreParameters, DenseFeatureAttention):
             (default: :obj:`True`)
 
     Shapes:
-        - **input:** features :math:`(B, F, C_{in})`, adjacency
-          :math:`(F, F)` or :math:`(B, F, F)` (optional)
+        - **input:** features :math:`(B, F, C_{in})` or :math:`(F, C_{in})`,
+          adjacency :math:`(F, F)` or :math:`(B, F, F)` (optional), node
+          mask :math:`(B, F)` (optional)
         - **output:** :math:`(B, F, H \cdot D)` (:math:`(B, F, D)` if
           :obj:`concat=False`); with :obj:`return_attention_weights=True`
           also the attention :math:`(B, H, F, F)`
@@ -79,7 +82,7 @@ class DenseFeatureDiffGATConv(DiffScoreParameters, DenseFeatureAttention):
         concat: bool = True,
         negative_slope: float = 0.2,
         dropout: float = 0.0,
-        add_self_loops: bool = False,
+        add_self_loops: bool = True,
         shared_attention: bool = True,
         bias: bool = True,
     ) -> None:

@@ -28,9 +28,18 @@ class DenseFeatureGATConv(GATScoreParameters, DenseFeatureAttention):
     Pairs with :math:`A_{ij} = 0` are left out of the softmax; a feature with
     no neighbour at all gets zeros (plus bias), never NaN. Scores are built
     from two scalars per feature and head (no ``[B, F, F, 2C]`` pairs), and
-    the aggregation is one batched matrix product. Parameters have the names
-    and shapes of :class:`~pyg_tabular.nn.conv.FeatureGATConv`, so
-    ``load_state_dict`` works between the two.
+    the aggregation is one batched matrix product.
+
+    The call is :class:`~torch_geometric.nn.dense.DenseGATConv`'s,
+    ``conv(x, adj, mask=None, add_loop=True)``: ``x`` of shape
+    ``[B, F, C]`` or ``[F, C]``, ``mask`` zeroes the outputs of padding
+    nodes, and ``add_loop`` gives every feature its self-loop. Parameters
+    are saved in the layout of :class:`~pyg_tabular.nn.conv.FeatureGATConv`
+    and :class:`~torch_geometric.nn.conv.GATConv` (``att_src`` and
+    ``att_dst`` of shape ``[1, H, C]``); ``load_state_dict`` also takes
+    DenseGATConv's ``[1, 1, H, C]``, and a state without ``att_bias`` loads
+    as a zero score bias. Unlike DenseGATConv, a feature with no neighbour
+    gets zeros (plus bias) instead of NaN.
 
     Args:
         in_channels (int): Size of each input feature vector, or :obj:`-1`
@@ -43,16 +52,18 @@ class DenseFeatureGATConv(GATScoreParameters, DenseFeatureAttention):
         negative_slope (float, optional): LeakyReLU slope. (default: :obj:`0.2`)
         dropout (float, optional): Dropout probability of the attention
             coefficients. (default: :obj:`0.0`)
-        add_self_loops (bool, optional): Add every self-loop to a given
-            ``adj``. (default: :obj:`False`)
+        add_self_loops (bool, optional): Give every feature its self-loop in
+            a given ``adj`` (unless a call passes :obj:`add_loop=False`), as
+            the sparse layer and DenseGATConv do. (default: :obj:`True`)
         att_bias (bool, optional): Learn the score bias :math:`c^k`.
             (default: :obj:`True`)
         bias (bool, optional): Learn the output bias :math:`\mathbf{b}`.
             (default: :obj:`True`)
 
     Shapes:
-        - **input:** features :math:`(B, F, C_{in})`, adjacency
-          :math:`(F, F)` or :math:`(B, F, F)` (optional)
+        - **input:** features :math:`(B, F, C_{in})` or :math:`(F, C_{in})`,
+          adjacency :math:`(F, F)` or :math:`(B, F, F)` (optional), node
+          mask :math:`(B, F)` (optional)
         - **output:** :math:`(B, F, H \cdot C_{out})` (:math:`(B, F, C_{out})`
           if :obj:`concat=False`); with :obj:`return_attention_weights=True`
           also the attention :math:`(B, H, F, F)`, entry ``[b, k, i, j]`` for
@@ -75,7 +86,7 @@ class DenseFeatureGATConv(GATScoreParameters, DenseFeatureAttention):
         concat: bool = True,
         negative_slope: float = 0.2,
         dropout: float = 0.0,
-        add_self_loops: bool = False,
+        add_self_loops: bool = True,
         att_bias: bool = True,
         bias: bool = True,
     ) -> None:

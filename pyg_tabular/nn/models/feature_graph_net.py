@@ -9,35 +9,23 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch_geometric.nn import MessagePassing
 from torch_geometric.nn.inits import zeros
 
 from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index, repeat_template
-from pyg_tabular.nn.dense import DenseFeatureDiffGATConv, DenseFeatureGATConv
 from pyg_tabular.nn.functional import template_to_adj
+from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LAYERS, LayerKind, resolve_layer
 from pyg_tabular.nn.pool import FeatureGroupPool
-from pyg_tabular.utils.validation import check_finite
+from pyg_tabular.utils.validation import (
+    check_choice,
+    check_finite,
+    check_fraction,
+    check_int,
+    is_int,
+)
 
-LAYERS = ("gat", "diff", "gfa", "advanced", "advanced-hier", "gatconv", "gatv2", "transformer")
-_DENSE_LAYERS = ("gat", "diff", "gfa", "advanced", "advanced-hier")
 NUMERIC_EMBEDDINGS = ("per_feature", "shared")
 READOUTS = ("flatten", "mean")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_int(value: object, name: str, minimum: int) -> int:
-    if not _is_int(value) or value < minimum:  # type: ignore[operator]
-        what = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{name} must be {what} (got {value!r})")
-    return value  # type: ignore[return-value]
-
-
-def _check_choice(value: object, name: str, choices: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {choices} (got {value!r})")
-    return value
 
 
 class _ColumnEncoder(torch.nn.Module):
@@ -77,7 +65,7 @@ class _FeatureGraphBlock(torch.nn.Module):
 
     def __init__(
         self,
-        kind: str,
+        kind: LayerKind,
         num_features: int,
         channels: int,
         heads: int,
@@ -85,48 +73,32 @@ class _FeatureGraphBlock(torch.nn.Module):
         num_groups: int | None,
     ) -> None:
         super().__init__()
-        self.kind = kind
         self.dropout = dropout
-        self.conv: torch.nn.Module
+        self.conv = kind.build(channels, heads, dropout)
+        self.sparse = isinstance(self.conv, MessagePassing)
         self.proj: torch.nn.Module | None = None
+        if kind.project:
+            self.proj = torch.nn.Linear(self._conv_width(num_features, channels), channels)
         self.pool: FeatureGroupPool | None = None
         self.unpool: torch.nn.Linear | None = None
-        if kind in ("advanced", "advanced-hier"):
-            # As in AdvancedGraphFeatureLayer, the C channels are split into heads
-            # (C / H each) and concatenated back: no projection is needed.
-            self.conv = DenseFeatureDiffGATConv(channels, channels // heads, heads, dropout=dropout)
-            if kind == "advanced-hier":
-                assert num_groups is not None
-                self.pool = FeatureGroupPool(num_features, num_groups)
-                self.unpool = torch.nn.Linear(num_groups * channels, num_features * channels)
-        else:
-            if kind == "gat":
-                self.conv = DenseFeatureGATConv(channels, channels, heads, dropout=dropout)
-            elif kind == "gfa":
-                # GraphFeatureAggregation's score a_1·h_i + a_2·h_j + c is the
-                # one-head GAT score with its bias, here on C channels.
-                self.conv = DenseFeatureGATConv(channels, channels, 1, dropout=dropout)
-                heads = 1
-            elif kind == "diff":
-                self.conv = DenseFeatureDiffGATConv(channels, channels, heads, dropout=dropout)
-            elif kind == "gatconv":
-                from torch_geometric.nn import GATConv
-
-                self.conv = GATConv(
-                    channels, channels, heads, dropout=dropout, add_self_loops=False
-                )
-            elif kind == "gatv2":
-                from torch_geometric.nn import GATv2Conv
-
-                self.conv = GATv2Conv(
-                    channels, channels, heads, dropout=dropout, add_self_loops=False
-                )
-            else:
-                from torch_geometric.nn import TransformerConv
-
-                self.conv = TransformerConv(channels, channels, heads, dropout=dropout)
-            self.proj = torch.nn.Linear(heads * channels, channels)
+        if num_groups is not None:
+            self.pool = FeatureGroupPool(num_features, num_groups)
+            self.unpool = torch.nn.Linear(num_groups * channels, num_features * channels)
         self.norm = torch.nn.LayerNorm(channels)
+
+    @torch.no_grad()
+    def _conv_width(self, num_features: int, channels: int) -> int:
+        # The conv's output width (heads concatenated) from a call on zero rows,
+        # so that any registered conv can be projected back without declaring it.
+        training = self.conv.training
+        self.conv.eval()
+        x = torch.zeros(0, num_features, channels)
+        if self.sparse:
+            out = self.conv(x.view(0, channels), torch.zeros(2, 0, dtype=torch.long))
+        else:
+            out = self.conv(x, None)
+        self.conv.train(training)
+        return int(out.size(-1))
 
     def reset_parameters(self) -> None:
         for module in (self.conv, self.proj, self.pool, self.unpool, self.norm):
@@ -143,8 +115,8 @@ class _FeatureGraphBlock(torch.nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         batch_size, num_features, channels = x.shape
         alpha: Tensor | None
-        if self.kind in _DENSE_LAYERS:
-            out, alpha = self.conv(x, adj, return_attention_weights=True)  # [B, F, H*C]
+        if not self.sparse:
+            out, alpha = self.conv(x, adj, return_attention_weights=True)  # [B, F, W]
         else:
             edge_index = repeat_template(template, batch_size, num_features)
             if present is not None:
@@ -198,30 +170,37 @@ class FeatureGraphNet(torch.nn.Module):
     :math:`H` heads are concatenated (``[B, F, H·C]``) and projected back to
     :math:`C` by :math:`\mathbf{W}^{(l)}`.
 
-    Layer kinds (:obj:`layer`):
+    Layer kinds (:obj:`layer`), each named after the conv it builds and
+    taken from the registry :data:`~pyg_tabular.nn.models.LAYER_KINDS`
+    (add your own with :func:`~pyg_tabular.nn.models.register_layer`):
 
-    * ``"gat"``: :class:`~pyg_tabular.nn.dense.DenseFeatureGATConv`, the dense
-      twin of :class:`~pyg_tabular.nn.conv.FeatureGATConv` (same function,
-      much faster on complete graphs);
-    * ``"diff"``: :class:`~pyg_tabular.nn.dense.DenseFeatureDiffGATConv`,
-      the score of ``AdvancedGraphFeatureLayer``
-      (:math:`|\mathbf{h}_i - \mathbf{h}_j|` term);
-    * ``"gfa"``: ``GraphFeatureAggregation``'s score
+    * ``"feature-gat"``: :class:`~pyg_tabular.nn.dense.DenseFeatureGATConv`,
+      the dense twin of :class:`~pyg_tabular.nn.conv.FeatureGATConv` (same
+      function, much faster on complete graphs); with ``heads=1`` it is
+      ``GraphFeatureAggregation``'s score
       :math:`\mathbf{a}_1 \cdot \mathbf{h}_i + \mathbf{a}_2 \cdot \mathbf{h}_j + c`
-      on :math:`C` channels (one-head GAT with score bias);
-    * ``"advanced"``, ``"advanced-hier"``: ``AdvancedGraphFeatureLayer`` on
-      :math:`C` channels: difference-aware attention with the :math:`C`
-      channels split into :math:`H` heads of :math:`C/H` (no ELU and no
-      projection), optionally a hierarchical step
-      :math:`\mathbf{z} \mathrel{+}= \mathrm{Linear}(\mathrm{flatten}(
-      \mathrm{FeatureGroupPool}(\mathbf{z})))` over :obj:`num_groups` soft
-      groups, then residual and LayerNorm;
-    * ``"gatconv"``, ``"gatv2"``, ``"transformer"``: PyG's
+      on :math:`C` channels;
+    * ``"feature-diff"``: :class:`~pyg_tabular.nn.dense.DenseFeatureDiffGATConv`,
+      the difference-aware score of ``AdvancedGraphFeatureLayer``
+      (:math:`|\mathbf{h}_i - \mathbf{h}_j|` term);
+    * ``"feature-diff-split"``: the same conv with the :math:`C` channels
+      split into :math:`H` heads of :math:`C/H`, as
+      ``AdvancedGraphFeatureLayer`` does (no ELU and no projection);
+    * ``"gatconv"``, ``"gatv2conv"``, ``"transformerconv"``: PyG's
       :class:`~torch_geometric.nn.conv.GATConv`,
       :class:`~torch_geometric.nn.conv.GATv2Conv` and
       :class:`~torch_geometric.nn.conv.TransformerConv` run on the batched
       feature graph (:func:`~pyg_tabular.data.repeat_template`), the peers of
       the comparison.
+
+    Any kind takes a hierarchical step with :obj:`num_groups`:
+    :math:`\mathbf{z} \mathrel{+}= \mathrm{Linear}(\mathrm{flatten}(
+    \mathrm{FeatureGroupPool}(\mathbf{z})))` over that many soft groups,
+    before the residual and LayerNorm. The old names ``"gat"``, ``"diff"``,
+    ``"gfa"`` (``"feature-gat"`` with one head), ``"advanced"``,
+    ``"advanced-hier"`` (``"feature-diff-split"`` with
+    ``num_groups="auto"``), ``"gatv2"`` and ``"transformer"`` still build the
+    same models, with a :class:`FutureWarning` naming the new kind.
 
     **Missing values.** NaN in :obj:`numeric` marks an absent feature; every
     layer kind supports it: an absent feature sends no message (dense kinds
@@ -241,10 +220,10 @@ class FeatureGraphNet(torch.nn.Module):
             (default: :obj:`16`)
         num_layers (int, optional): Number of attention layers :math:`L`;
             ``0`` gives encoder and readout only. (default: :obj:`2`)
-        layer (str, optional): Layer kind, see above. (default: :obj:`"gat"`)
-        heads (int, optional): Attention heads :math:`H` (ignored by
-            ``"gfa"``; must divide :obj:`channels` for ``"advanced*"``).
-            (default: :obj:`4`)
+        layer (str, optional): Layer kind, see above.
+            (default: :obj:`"feature-gat"`)
+        heads (int, optional): Attention heads :math:`H` (must divide
+            :obj:`channels` for ``"feature-diff-split"``). (default: :obj:`4`)
         dropout (float, optional): Dropout on attention coefficients, layer
             outputs and the head's hidden layer. (default: :obj:`0.0`)
         numeric_embedding (str, optional): ``"per_feature"`` or ``"shared"``.
@@ -254,9 +233,9 @@ class FeatureGraphNet(torch.nn.Module):
             (``[B, C]``). (default: :obj:`"flatten"`)
         head_channels (int, optional): Hidden width of the ReLU MLP head;
             ``0`` for a linear head. (default: :obj:`64`)
-        num_groups (int, optional): Feature groups of ``"advanced-hier"``
-            (default: :math:`\max(2, \lceil F/4 \rceil)`); an error with
-            other kinds.
+        num_groups (int or str, optional): Soft feature groups of the
+            hierarchical step; ``"auto"`` is :math:`\max(2, \lceil F/4 \rceil)`;
+            :obj:`None` for no hierarchical step. (default: :obj:`None`)
         edge_index (torch.Tensor, optional): A ``[2, E]`` feature graph
             template over the :math:`F` features (numerics first), message
             ``j → i`` as ``(j, i)``. (default: the complete graph with
@@ -274,7 +253,7 @@ class FeatureGraphNet(torch.nn.Module):
         >>> import torch
         >>> model = FeatureGraphNet(3, cardinalities=[4], out_channels=2)
         >>> model
-        FeatureGraphNet(4, 2, layer='gat', num_layers=2, channels=16, heads=4)
+        FeatureGraphNet(4, 2, layer='feature-gat', num_layers=2, channels=16, heads=4)
         >>> numeric = torch.tensor([[0.5, float("nan"), -1.0], [1.0, 2.0, 0.0]])
         >>> model(numeric, torch.tensor([[3], [0]])).shape
         torch.Size([2, 2])
@@ -293,56 +272,51 @@ class FeatureGraphNet(torch.nn.Module):
         *,
         channels: int = 16,
         num_layers: int = 2,
-        layer: str = "gat",
+        layer: str = "feature-gat",
         heads: int = 4,
         dropout: float = 0.0,
         numeric_embedding: str = "per_feature",
         readout: str = "flatten",
         head_channels: int = 64,
-        num_groups: int | None = None,
+        num_groups: int | str | None = None,
         edge_index: Any = None,
     ) -> None:
         super().__init__()
-        _check_int(num_numeric, "num_numeric", 0)
+        check_int(num_numeric, "num_numeric", 0)
         if isinstance(cardinalities, (str, bytes)) or not isinstance(cardinalities, Sequence):
             raise ValueError(
                 f"cardinalities must be a sequence of positive ints (got {cardinalities!r})"
             )
-        cardinalities = [int(_check_int(c, "cardinalities", 1)) for c in cardinalities]
+        cardinalities = [check_int(c, "cardinalities", 1) for c in cardinalities]
         num_features = num_numeric + len(cardinalities)
         if num_features == 0:
             raise ValueError(
                 "FeatureGraphNet needs at least one feature (got num_numeric=0 and no "
                 "cardinalities)"
             )
-        _check_int(out_channels, "out_channels", 1)
-        _check_int(channels, "channels", 1)
-        _check_int(num_layers, "num_layers", 0)
-        _check_choice(layer, "layer", LAYERS)
-        _check_int(heads, "heads", 1)
-        if layer.startswith("advanced") and channels % heads != 0:
+        check_int(out_channels, "out_channels", 1)
+        check_int(channels, "channels", 1)
+        check_int(num_layers, "num_layers", 0)
+        layer, implied = resolve_layer(layer)
+        kind = LAYER_KINDS[layer]
+        heads = implied.get("heads", heads)
+        if num_groups is None:
+            num_groups = implied.get("num_groups")
+        check_int(heads, "heads", 1)
+        if kind.split_heads and channels % heads != 0:
             raise ValueError(
                 f"channels must be divisible by heads for layer={layer!r} "
                 f"(got channels={channels}, heads={heads})"
             )
-        if (
-            isinstance(dropout, bool)
-            or not isinstance(dropout, (int, float))
-            or not 0.0 <= dropout < 1.0
-        ):
-            raise ValueError(f"dropout must be in [0, 1) (got {dropout!r})")
-        _check_choice(numeric_embedding, "numeric_embedding", NUMERIC_EMBEDDINGS)
-        _check_choice(readout, "readout", READOUTS)
-        _check_int(head_channels, "head_channels", 0)
-        if num_groups is not None:
-            if layer != "advanced-hier":
-                raise ValueError(
-                    f"num_groups applies to layer='advanced-hier' only (got num_groups="
-                    f"{num_groups!r} with layer={layer!r})"
-                )
-            _check_int(num_groups, "num_groups", 1)
-        elif layer == "advanced-hier":
-            num_groups = max(2, math.ceil(num_features / 4))
+        dropout = check_fraction(dropout, "dropout")
+        check_choice(numeric_embedding, "numeric_embedding", NUMERIC_EMBEDDINGS)
+        check_choice(readout, "readout", READOUTS)
+        check_int(head_channels, "head_channels", 0)
+        groups: int | None = None
+        if num_groups == "auto":
+            groups = max(2, math.ceil(num_features / 4))
+        elif num_groups is not None:
+            groups = check_int(num_groups, "num_groups", 1)
 
         self.num_numeric = num_numeric
         self.cardinalities = cardinalities
@@ -356,7 +330,7 @@ class FeatureGraphNet(torch.nn.Module):
         self.numeric_embedding = numeric_embedding
         self.readout = readout
         self.head_channels = head_channels
-        self.num_groups = num_groups
+        self.num_groups = groups
 
         if edge_index is None:
             template = fully_connected_edge_index(num_features)
@@ -371,7 +345,7 @@ class FeatureGraphNet(torch.nn.Module):
             num_numeric, cardinalities, channels, shared=numeric_embedding == "shared"
         )
         self.layers = torch.nn.ModuleList(
-            _FeatureGraphBlock(layer, num_features, channels, heads, self.dropout, num_groups)
+            _FeatureGraphBlock(kind, num_features, channels, heads, self.dropout, groups)
             for _ in range(num_layers)
         )
         width = num_features * channels if readout == "flatten" else channels
@@ -518,7 +492,7 @@ class FeatureGraphNet(torch.nn.Module):
         """
         if self.num_layers == 0:
             raise ValueError("feature_attention needs num_layers >= 1 (got num_layers=0)")
-        if not _is_int(layer) or not -self.num_layers <= layer < self.num_layers:
+        if not is_int(layer) or not -self.num_layers <= layer < self.num_layers:
             raise ValueError(
                 f"layer must index one of the {self.num_layers} layers (got {layer!r})"
             )
@@ -533,4 +507,4 @@ class FeatureGraphNet(torch.nn.Module):
         )
 
 
-__all__ = ["FeatureGraphNet"]
+__all__ = ["FeatureGraphNet", "LAYERS"]

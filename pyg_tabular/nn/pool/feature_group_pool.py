@@ -8,13 +8,7 @@ from torch.nn import Parameter
 from torch_geometric.nn.inits import glorot
 
 from pyg_tabular.utils.scatter import scatter
-from pyg_tabular.utils.validation import check_finite
-
-
-def _check_count(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name} must be a positive int (got {value!r})")
-    return value
+from pyg_tabular.utils.validation import check_finite, check_finite_output, check_positive_int
 
 
 class FeatureGroupPool(torch.nn.Module):
@@ -71,8 +65,8 @@ class FeatureGroupPool(torch.nn.Module):
 
     def __init__(self, num_features: int, num_groups: int) -> None:
         super().__init__()
-        self.num_features = _check_count(num_features, "num_features")
-        self.num_groups = _check_count(num_groups, "num_groups")
+        self.num_features = check_positive_int(num_features, "num_features")
+        self.num_groups = check_positive_int(num_groups, "num_groups")
         self.assignment_logits = Parameter(torch.empty(num_features, num_groups))
         self.reset_parameters()
 
@@ -155,7 +149,6 @@ class FeatureGroupPool(torch.nn.Module):
             raise ValueError(f"x must have a floating dtype (got {x.dtype})")
         # Absent cells may hold NaN when a mask marks them; everything else must be finite.
         check_finite(x, "x", allow_nan=mask is not None and x.dim() == 3)
-        assignment = self.assignment().to(x.dtype)  # [F, G]
         if x.dim() == 3:
             rows = self._dense_rows(x, feature_id, batch, mask)
         elif x.dim() == 2:
@@ -175,11 +168,19 @@ class FeatureGroupPool(torch.nn.Module):
                 "x must have shape [batch_size, num_features, channels] or "
                 f"[num_nodes, channels] (got {x.dim()}-D shape {tuple(x.shape)})"
             )
-        # [B, C, F] @ [F, G] folds into one matrix product.
-        groups = (rows.transpose(1, 2) @ assignment).transpose(1, 2)  # [B, G, C]
+        groups = self.group_rows(rows)  # [B, G, C]
+        check_finite_output(groups, "x", rows)
         if return_assignment:
-            return groups, assignment
+            return groups, self.assignment().to(x.dtype)
         return groups
+
+    def group_rows(self, rows: Tensor) -> Tensor:
+        r"""Pools dense rows ``[B, F, C]`` into ``[B, G, C]`` without checking
+        them: the core of :meth:`forward`, for a caller whose rows are
+        already validated (absent features zeroed)."""
+        assignment = self.assignment().to(rows.dtype)  # [F, G]
+        # [B, C, F] @ [F, G] folds into one matrix product.
+        return (rows.transpose(1, 2) @ assignment).transpose(1, 2)
 
     def _dense_rows(
         self,

@@ -7,14 +7,17 @@ import math
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 from torch.nn import LayerNorm, LazyLinear, Linear, Parameter
 from torch.nn.modules.lazy import LazyModuleMixin
-from torch.nn.parameter import UninitializedParameter, is_lazy
+from torch.nn.parameter import is_lazy
 from torch_geometric.nn.inits import glorot, zeros
 
+from pyg_tabular.nn._fused_diff_attention import (
+    NEGATIVE_SLOPE,
+    FusedDiffAttention,
+    fused_diff_sums,
+)
 from pyg_tabular.nn._row_chunks import (
     ChunkedAttention,
     map_row_chunks,
@@ -26,152 +29,42 @@ from pyg_tabular.nn.functional import (
     dense_diff_score,
     sparse_diff_score,
 )
-from pyg_tabular.nn.tabular.graph_feature_aggregation import (
-    _BACKENDS,
-    _FEATURE_EMBEDDINGS,
-    _check_choice,
-    _check_dropout,
-    _check_positive_int,
-    _check_rows,
-    _check_template_arg,
-    _dense_adjacency,
-    _drop_lazy_hooks,
-    _keras_config,
-    _make_projection,
-    _materialize,
-    _project,
-    _sparse_attend,
+from pyg_tabular.nn.pool import FeatureGroupPool
+from pyg_tabular.nn.tabular._common import (
+    BACKENDS,
+    FEATURE_EMBEDDINGS,
+    check_rows,
+    check_template_arg,
+    dense_adjacency,
+    drop_lazy_hooks,
+    keras_config,
+    make_projection,
+    materialize,
+    project,
+    sparse_attend,
 )
-from pyg_tabular.utils.validation import check_rank, to_tensor
+from pyg_tabular.utils.validation import (
+    check_choice,
+    check_finite_output,
+    check_fraction,
+    check_positive_int,
+    check_rank,
+    to_tensor,
+)
 
-# Keras' layer fixes the LeakyReLU slope of its edge scores.
-NEGATIVE_SLOPE = 0.2
 LAYER_NORM_EPS = 1e-6
+# Keras' spelling of our argument, read by from_config.
+_KERAS_NAMES = {"dropout_rate": "dropout"}
+# Where the soft group logits lived before the hierarchical step became a
+# FeatureGroupPool; state dicts saved then still load.
+_OLD_GROUPING_KEY = "grouping_matrix"
+_GROUPING_KEY = "group_pool.assignment_logits"
 
 
 def _glorot_linear(linear: Linear) -> None:
     if not is_lazy(linear.weight):
         glorot(linear.weight)
         zeros(linear.bias)
-
-
-def _pair_score(node_dst: Tensor, node_src: Tensor, coef: Tensor, distance: Tensor) -> Tensor:
-    # Pre-activation scores; forward builds all heads ([B, H, F, F]), backward
-    # one head at a time ([B, F, F]), with the same ops in the same order so
-    # that both see the same signs.
-    score = node_dst.unsqueeze(-1) + node_src.unsqueeze(-2)
-    return score.addcmul_(coef, distance)
-
-
-def _softmax_(score: Tensor, adj: Tensor | None) -> Tensor:
-    # masked_softmax's semantics (a target without neighbours gets zeros), in place.
-    if adj is None:
-        return torch.ops.aten._softmax.out(score, -1, False, out=score)
-    adj = adj.unsqueeze(1) if adj.dim() == 3 else adj  # [B, 1, F, F], broadcast over heads
-    has_neighbour = adj.any(dim=-1, keepdim=True)
-    score.masked_fill_(~(adj | ~has_neighbour), float("-inf"))
-    torch.ops.aten._softmax.out(score, -1, False, out=score)
-    return score.masked_fill_(~has_neighbour, 0.0)
-
-
-class _SharedDiffAttention(torch.autograd.Function):
-    # The whole attention step of the shared embedding on the dense path:
-    #   alpha^k = softmax_j(LeakyReLU(node_dst_i^k + node_src_j^k + c^k |x_i - x_j|)),
-    #   dropped = dropout(alpha), sums^k = dropped^k @ [x, 1]      ([B, H, F, 2]).
-    #
-    # Autograd through the plain ops keeps the LeakyReLU output, alpha, the
-    # dropped copy and |x_i - x_j| for backward, and its backward allocates
-    # three more [B, H, F, F] tensors. Here score and softmax are computed in
-    # place, only alpha (and the dropped copy, with dropout) is saved, and
-    # backward works in one owned [B, H, F, F] buffer, rebuilding each head's
-    # pre-activation score [B, F, F] to read its sign. With g the gradient
-    # of dropped and g_s that of the pre-activation score:
-    #   alpha * dL/dalpha = dropped * g   (dropout's mask and scale cancel),
-    #   g_s = LeakyReLU'(s) * (dropped * g - alpha * sum_j dropped * g),
-    #   dL/dc^k = sum g_s^k |x_i - x_j|,
-    #   dL/dx_m = sum_j (G_mj + G_jm) sign(x_m - x_j) + (dropped^T dL/dsums)_m,
-    # with G = sum_k c^k g_s^k.
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: Any,
-        node_dst: Tensor,
-        node_src: Tensor,
-        diff_coef: Tensor,
-        x: Tensor,
-        adj: Tensor | None,
-        dropout: float,
-    ) -> tuple[Tensor, Tensor]:
-        batch_size, heads, num_features = node_dst.shape
-        distance = (x.unsqueeze(-1) - x.unsqueeze(-2)).abs_()  # [B, F, F], shared by the heads
-        score = _pair_score(node_dst, node_src, diff_coef.view(-1, 1, 1), distance.unsqueeze(1))
-        del distance
-        F.leaky_relu(score, NEGATIVE_SLOPE, inplace=True)
-        alpha = _softmax_(score, adj)
-        dropped = F.dropout(alpha, p=dropout, training=True) if dropout > 0.0 else alpha
-        basis = torch.stack([x, torch.ones_like(x)], dim=-1)  # [B, F, 2]
-        sums = torch.bmm(dropped.view(batch_size, heads * num_features, num_features), basis)
-        ctx.set_materialize_grads(False)
-        ctx.save_for_backward(node_dst, node_src, diff_coef, x, alpha, dropped)
-        return sums.view(batch_size, heads, num_features, 2), dropped
-
-    @staticmethod
-    @once_differentiable
-    def backward(  # type: ignore[override]
-        ctx: Any, grad_sums: Tensor | None, grad_dropped: Tensor | None
-    ) -> tuple[Tensor | None, ...]:
-        node_dst, node_src, diff_coef, x, alpha, dropped = ctx.saved_tensors
-        batch_size, heads, num_features, _ = alpha.shape
-        needs = ctx.needs_input_grad
-        if grad_sums is None and grad_dropped is None:
-            return None, None, None, None, None, None
-        grad_x_sums = None
-        if grad_sums is not None:
-            # dL/ddropped_ij = g_i0 x_j + g_i1: a broadcast outer product (a K=2 bmm is slower).
-            # Contiguous [B, H, F] halves: strided ones slow the broadcast below ~2x.
-            grad_x_part, grad_one_part = grad_sums.permute(3, 0, 1, 2).contiguous()
-            grad = torch.addcmul(
-                grad_one_part.unsqueeze(-1),
-                grad_x_part.unsqueeze(-1),
-                x.view(batch_size, 1, 1, num_features),
-            )
-            if grad_dropped is not None:
-                grad.add_(grad_dropped)
-            if needs[3]:
-                # Only the x column of the basis has a gradient: one vector-matrix product.
-                flat_dropped = dropped.view(batch_size, heads * num_features, num_features)
-                grad_x_part = grad_x_part.reshape(batch_size, 1, heads * num_features)
-                grad_x_sums = torch.bmm(grad_x_part, flat_dropped).view(batch_size, num_features)
-        else:
-            assert grad_dropped is not None
-            grad = grad_dropped.clone(memory_format=torch.contiguous_format)
-        grad.mul_(dropped)
-        grad.addcmul_(alpha, grad.sum(dim=-1, keepdim=True), value=-1.0)
-        difference = x.unsqueeze(-1) - x.unsqueeze(-2)  # [B, F, F]
-        distance = difference.abs()
-        for k in range(heads):
-            head_dst, head_src = node_dst[:, k].contiguous(), node_src[:, k].contiguous()
-            score = _pair_score(head_dst, head_src, diff_coef[k].view(1, 1), distance)
-            # LeakyReLU's derivative, 1 where the score is positive and the slope
-            # elsewhere, built in the score's own buffer.
-            slope = score.gt_(0.0).mul_(1.0 - NEGATIVE_SLOPE).add_(NEGATIVE_SLOPE)
-            grad[:, k].mul_(slope)
-            del score, slope
-        grad_dst = grad.sum(dim=-1) if needs[0] else None
-        grad_src = grad.sum(dim=-2) if needs[1] else None
-        flat = grad.view(batch_size, heads, num_features * num_features)
-        grad_coef = grad_x = None
-        if needs[2]:
-            grad_coef = (
-                torch.bmm(flat, distance.view(batch_size, num_features * num_features, 1))
-                .sum(dim=0)
-                .view(heads)
-            )
-        if needs[3]:
-            weighted = torch.matmul(diff_coef, flat).view(difference.shape)
-            grad_x = ((weighted + weighted.mT) * difference.sign_()).sum(dim=-1)
-            if grad_x_sums is not None:
-                grad_x = grad_x + grad_x_sums
-        return grad_dst, grad_src, grad_coef, grad_x, None, None
 
 
 # Numbers per row of the dense attention step at its peak, per H·F²: the fused
@@ -200,12 +93,6 @@ def _per_feature_step(
 ) -> Tensor:
     score = dense_diff_score(features, att_dst, att_src, att_diff, NEGATIVE_SLOPE)
     return dense_attention(score, features, adj, dropout, training)[0]
-
-
-def _shared_step(
-    node_dst: Tensor, node_src: Tensor, x: Tensor, adj: Tensor | None, coef: Tensor, dropout: float
-) -> Tensor:
-    return _SharedDiffAttention.apply(node_dst, node_src, coef, x, adj, dropout)[0]
 
 
 class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Module):
@@ -287,45 +174,39 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
     * ``return_attention_weights=True``: also returns :math:`\alpha` as
       ``[B, H, F, F]`` (entry ``[b, k, i, j]`` for :math:`j \to i`).
 
+    **Soft groups.** The hierarchical step is a
+    :class:`~pyg_tabular.nn.pool.FeatureGroupPool` (``group_pool``; its
+    ``assignment_logits`` are :math:`\mathbf{M}`, also readable as
+    ``grouping_matrix``) followed by the ``group_expander`` linear map.
+    State dicts saved with the logits under ``grouping_matrix`` still load.
+
     **Lazy size.** With ``num_features=None`` the sizes that depend on
-    :math:`F` (``grouping_matrix``, ``group_expander``, ``out_proj``, a
-    per-feature ``projection``) are :class:`~torch.nn.parameter.UninitializedParameter`
-    until the first call (PyTorch's lazy-module protocol): run one batch, or
-    load a state dict, before building an optimizer.
+    :math:`F` (``group_pool``, ``group_expander``, ``out_proj``, a
+    per-feature ``projection``) are built or materialised on the first call
+    (PyTorch's lazy-module protocol): run one batch, or load a state dict,
+    before building an optimizer.
 
     **Porting from Keras.** The Keras signature is ``(embed_dim, num_heads,
     dropout_rate=0.0, hierarchical=False, num_groups=None)`` and reads
     :math:`F` from its input; here :obj:`num_features` comes first (pass the
     rest by keyword when porting) and ``dropout_rate`` is :obj:`dropout`
     (:meth:`from_config` accepts both). With the same weights both compute the
-    same function:
+    same function; :func:`~pyg_tabular.interop.load_keras_weights` copies them
+    over, following the table of Keras weight names and layouts in
+    :data:`~pyg_tabular.interop.keras.KERAS_WEIGHT_TABLE`. The Keras
+    ``edge_attention_dense/kernel`` :math:`(3d, 1)` is ``edge_attention``
+    :math:`(3d,)` here: :math:`\mathbf{u}_1` (target),
+    :math:`\mathbf{u}_2` (neighbour), :math:`\mathbf{u}_3` (difference).
 
-    ================================================  ==========================================
-    Keras weight (shape)                              this module (shape)
-    ================================================  ==========================================
-    ``projection/kernel`` :math:`(1, E)`              ``projection.weight`` :math:`(E, 1)` =
-                                                      ``kernel.T``
-    ``projection/bias`` :math:`(E,)`                  ``projection.bias`` :math:`(E,)`
-    ``edge_attention_dense/kernel`` :math:`(3d, 1)`   ``edge_attention`` :math:`(3d,)`:
-                                                      :math:`\mathbf{u}_1` (target),
-                                                      :math:`\mathbf{u}_2` (neighbour),
-                                                      :math:`\mathbf{u}_3` (difference)
-    ``grouping_matrix`` :math:`(F, G)`                ``grouping_matrix`` :math:`(F, G)`
-    ``group_expander/kernel`` :math:`(GE, FE)`        ``group_expander.weight`` :math:`(FE, GE)`
-                                                      = ``kernel.T``
-    ``group_expander/bias`` :math:`(FE,)`             ``group_expander.bias``
-    ``layer_norm/gamma``, ``/beta`` :math:`(E,)`      ``layer_norm.weight``, ``.bias``
-    ``out_proj/kernel`` :math:`(FE, F)`               ``out_proj.weight`` :math:`(F, FE)` =
-                                                      ``kernel.T``
-    ``out_proj/bias`` :math:`(F,)`                    ``out_proj.bias``
-    ================================================  ==========================================
-
-    Keras draws every kernel and the grouping matrix with
-    ``GlorotUniform(seed=42)``, so all its instances of one shape start equal;
-    this module draws from the same distributions at random (biases zero,
-    LayerNorm scale one and shift zero). Keras checks only divisibility and
-    ``num_groups``; the stricter checks here reject what Keras would fail on
-    later (or silently accept, such as ``dropout_rate=1``).
+    **Deviations from kerasfactory.** Keras draws every kernel and the
+    grouping matrix with ``GlorotUniform(seed=42)``, so all its instances of
+    one shape start equal; this module draws from the same distributions at
+    random (biases zero, LayerNorm scale one and shift zero). Keras checks
+    only divisibility and ``num_groups``; the stricter checks here reject
+    what Keras would fail on later (``embed_dim=0``), divide by zero on
+    (``num_heads=0``) or silently accept (``dropout_rate=1``,
+    ``num_groups=0``). A positional Keras call ``(embed_dim, num_heads)``
+    means ``(num_features, embed_dim)`` here.
 
     Args:
         num_features (int, optional): Number of features :math:`F`; read from
@@ -380,23 +261,23 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
     ) -> None:
         super().__init__()
         if num_features is not None:
-            _check_positive_int(num_features, "num_features")
-        _check_positive_int(embed_dim, "embed_dim")
-        _check_positive_int(num_heads, "num_heads")
+            check_positive_int(num_features, "num_features")
+        check_positive_int(embed_dim, "embed_dim")
+        check_positive_int(num_heads, "num_heads")
         if embed_dim % num_heads != 0:
             raise ValueError(
                 f"embed_dim must be divisible by num_heads (got embed_dim={embed_dim}, "
                 f"num_heads={num_heads})"
             )
-        dropout = _check_dropout(dropout)
+        dropout = check_fraction(dropout, "dropout")
         if not isinstance(hierarchical, bool):
             raise ValueError(f"hierarchical must be a bool (got {hierarchical!r})")
         if hierarchical and num_groups is None:
             raise ValueError("num_groups must be given when hierarchical is True (got None)")
         if num_groups is not None:
-            _check_positive_int(num_groups, "num_groups")
-        _check_choice(feature_embedding, "feature_embedding", _FEATURE_EMBEDDINGS)
-        _check_choice(backend, "backend", _BACKENDS)
+            check_positive_int(num_groups, "num_groups")
+        check_choice(feature_embedding, "feature_embedding", FEATURE_EMBEDDINGS)
+        check_choice(backend, "backend", BACKENDS)
         self.num_features = num_features
         self.embed_dim = embed_dim
         self.num_heads = num_heads
@@ -411,22 +292,19 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         if not lazy:
             assert num_features is not None
             self._check_parameters_fit(num_features)
-        self.projection = _make_projection(feature_embedding, num_features, embed_dim)
+        self.projection = make_projection(feature_embedding, num_features, embed_dim)
         self.edge_attention = Parameter(torch.empty(3 * self.head_dim))
-        self.grouping_matrix: Parameter | None
-        self.group_expander: Linear | None
+        # The soft groups are a FeatureGroupPool, built once F is known.
+        self.group_pool: FeatureGroupPool | None = None
+        self.group_expander: Linear | None = None
         if hierarchical:
             assert num_groups is not None
             if lazy:
-                self.grouping_matrix = UninitializedParameter()  # type: ignore[assignment]
                 self.group_expander = LazyLinear(0)
             else:
                 assert num_features is not None
-                self.grouping_matrix = Parameter(torch.empty(num_features, num_groups))
+                self.group_pool = FeatureGroupPool(num_features, num_groups)
                 self.group_expander = Linear(num_groups * embed_dim, num_features * embed_dim)
-        else:
-            self.register_parameter("grouping_matrix", None)
-            self.group_expander = None
         self.layer_norm = LayerNorm(embed_dim, eps=LAYER_NORM_EPS)
         self.out_proj: Linear
         if lazy:
@@ -434,7 +312,8 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         else:
             assert num_features is not None
             self.out_proj = Linear(num_features * embed_dim, num_features)
-            _drop_lazy_hooks(self)
+            drop_lazy_hooks(self)
+        self._register_load_state_dict_pre_hook(self._load_old_layout)
         self.reset_parameters()
 
     # Lazy sizes ##############################################################
@@ -473,10 +352,8 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         embed_dim = self.embed_dim
         with torch.no_grad():
             if self.hierarchical:
-                assert self.grouping_matrix is not None and self.group_expander is not None
-                assert self.num_groups is not None
-                _materialize(self.grouping_matrix, (num_features, self.num_groups))
-                glorot(self.grouping_matrix)
+                assert self.group_expander is not None and self.num_groups is not None
+                self._build_group_pool(num_features)
                 _materialize_linear(
                     self.group_expander, self.num_groups * embed_dim, num_features * embed_dim
                 )
@@ -491,7 +368,11 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         prefix: str,
         *args: Any,
     ) -> None:
+        _rename_old_keys(state_dict, prefix)
         super()._lazy_load_hook(state_dict, prefix, *args)
+        logits = state_dict.get(prefix + _GROUPING_KEY)
+        if self.hierarchical and self.group_pool is None and isinstance(logits, Tensor):
+            self._build_group_pool(logits.size(0))
         bias = state_dict.get(prefix + "out_proj.bias")
         if self.num_features is None and isinstance(bias, Tensor) and not is_lazy(bias):
             num_features = bias.size(0)
@@ -504,6 +385,22 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
                 self.group_expander.out_features = num_features * embed_dim
             self.out_proj.in_features = num_features * embed_dim
             self.out_proj.out_features = num_features
+
+    def _build_group_pool(self, num_features: int) -> None:
+        assert self.num_groups is not None
+        reference = self.edge_attention
+        pool = FeatureGroupPool(num_features, self.num_groups)
+        self.group_pool = pool.to(device=reference.device, dtype=reference.dtype)
+
+    def _load_old_layout(self, state_dict: dict[str, Any], prefix: str, *args: Any) -> None:
+        _rename_old_keys(state_dict, prefix)
+
+    @property
+    def grouping_matrix(self) -> Parameter | None:
+        r"""The soft group logits :math:`\mathbf{M}` ``[F, G]`` (the Keras
+        layer's ``grouping_matrix``): ``group_pool.assignment_logits``, or
+        :obj:`None` without groups or before :math:`F` is known."""
+        return None if self.group_pool is None else self.group_pool.assignment_logits
 
     # Parameters ##############################################################
 
@@ -519,8 +416,8 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         bound = math.sqrt(6.0 / (3 * self.head_dim + 1))
         with torch.no_grad():
             self.edge_attention.uniform_(-bound, bound)
-        if self.grouping_matrix is not None and not is_lazy(self.grouping_matrix):
-            glorot(self.grouping_matrix)
+        if self.group_pool is not None:
+            self.group_pool.reset_parameters()
         if self.group_expander is not None:
             _glorot_linear(self.group_expander)
         self.layer_norm.reset_parameters()
@@ -545,7 +442,7 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         features = h.view(batch_size, num_features, heads, head_dim)
         attention: Tensor | None
         if use_dense(self.backend, template):
-            adj = _dense_adjacency(template, present, num_features)
+            adj = dense_adjacency(template, present, num_features)
             chunk = self._chunk_rows(batch_size, num_features, x.dtype, x.device, need_attention)
             if chunk < batch_size:
                 batched = (features, _rows_adjacency(adj, batch_size))
@@ -560,7 +457,7 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
             def score_fn(nodes: Tensor, edges: Tensor) -> Tensor:
                 return sparse_diff_score(nodes, edges, att_dst, att_src, att_diff, NEGATIVE_SLOPE)
 
-            out, attention = _sparse_attend(
+            out, attention = sparse_attend(
                 score_fn,
                 features,
                 features,
@@ -602,15 +499,15 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
             # Contiguous [B, H, F] node terms keep every [B, H, F, F] tensor contiguous.
             node_dst = torch.addcmul(dst_bias.view(-1, 1), dst_weight.view(-1, 1), x.unsqueeze(1))
             node_src = torch.addcmul(src_bias.view(-1, 1), src_weight.view(-1, 1), x.unsqueeze(1))
-            adj = _dense_adjacency(template, present, num_features)
+            adj = dense_adjacency(template, present, num_features)
             dropout = self.dropout if self.training else 0.0
             chunk = self._chunk_rows(batch_size, num_features, x.dtype, x.device, need_attention)
             if chunk < batch_size:
                 batched = (node_dst, node_src, x, _rows_adjacency(adj, batch_size))
-                sums = map_row_chunks(_shared_step, batched, (diff_coef, dropout), chunk)
+                sums = map_row_chunks(fused_diff_sums, batched, (diff_coef, dropout), chunk)
                 attention = None
             else:
-                sums, attention = _SharedDiffAttention.apply(
+                sums, attention = FusedDiffAttention.apply(
                     node_dst, node_src, diff_coef, x, adj, dropout
                 )
             sums = sums.transpose(1, 2)  # [batch_size, num_features, heads, 2]
@@ -623,10 +520,10 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
                 x_i = values.index_select(-1, target).unsqueeze(-1)
                 score = torch.addcmul(dst_bias + src_bias, x_i, dst_weight)  # [..., E, H]
                 score.addcmul_(x_j, src_weight).addcmul_((x_i - x_j).abs_(), diff_coef)
-                return F.leaky_relu(score, NEGATIVE_SLOPE, inplace=True)
+                return torch.nn.functional.leaky_relu(score, NEGATIVE_SLOPE, inplace=True)
 
             basis = torch.stack([x, torch.ones_like(x)], dim=-1)  # [batch_size, num_features, 2]
-            sums, attention = _sparse_attend(
+            sums, attention = sparse_attend(
                 score_fn,
                 x.unsqueeze(-1),
                 basis.unsqueeze(2),
@@ -666,23 +563,27 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
             return_attention_weights (bool, optional): Also return the
                 attention :math:`(B, H, F, F)`. (default: :obj:`False`)
         """
-        x, present = _check_rows(x, mask, self.num_features)
+        x, present = check_rows(x, mask, self.num_features)
         batch_size, num_features = x.shape
         template = None
         if edge_index is not None:
-            template = _check_template_arg(edge_index, num_features, x.device)
-        h = _project(self.projection, x)  # [batch_size, num_features, embed_dim]
+            template = check_template_arg(edge_index, num_features, x.device)
+        h = project(self.projection, x)  # [batch_size, num_features, embed_dim]
         z, attention = self._attend(x, h, present, template, return_attention_weights)
         if self.hierarchical:
-            assert self.grouping_matrix is not None and self.group_expander is not None
-            assignment = self.grouping_matrix.softmax(dim=-1)  # [num_features, num_groups]
+            assert self.group_pool is not None and self.group_expander is not None
+            groups = self.group_pool.group_rows(z)  # [batch_size, num_groups, embed_dim]
             # Row-major (group, channel) flattening, as the Keras layer's reshape.
-            groups = (z.transpose(1, 2) @ assignment).transpose(1, 2)  # [batch, groups, embed]
             expanded = self.group_expander(groups.flatten(1))
             z = z + expanded.view(batch_size, num_features, self.embed_dim)
         residual = h if present is None else h * present.unsqueeze(-1).to(h.dtype)
-        z = self.layer_norm(z + residual)  # [batch_size, num_features, embed_dim]
-        y = self.out_proj(z.reshape(batch_size, num_features * self.embed_dim))
+        z = z + residual  # [batch_size, num_features, embed_dim]
+        flat = batch_size, num_features * self.embed_dim
+        y = self.out_proj(self.layer_norm(z).reshape(flat))
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(y).all()):
+            # Past ~1e18 in float32 LayerNorm's variance overflows: redo it scale-safe.
+            y = self.out_proj(_scale_safe_layer_norm(self.layer_norm, z).reshape(flat))
+            check_finite_output(y, "x", x)
         if return_attention_weights:
             assert attention is not None
             return y, attention
@@ -722,7 +623,7 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
         :obj:`dropout`, and Keras' bookkeeping entries (``name``,
         ``trainable``, ``dtype``) are ignored.
         """
-        return cls(**_keras_config(config))
+        return cls(**keras_config(config, _KERAS_NAMES))
 
     def __repr__(self) -> str:
         extra = f", num_heads={self.num_heads}"
@@ -740,9 +641,29 @@ class AdvancedGraphFeatureLayer(ChunkedAttention, LazyModuleMixin, torch.nn.Modu
 def _materialize_linear(linear: Linear, fan_in: int, fan_out: int) -> None:
     linear.in_features, linear.out_features = fan_in, fan_out
     if is_lazy(linear.weight):
-        _materialize(linear.weight, (fan_out, fan_in))
-        _materialize(linear.bias, (fan_out,))
+        materialize(linear.weight, (fan_out, fan_in))
+        materialize(linear.bias, (fan_out,))
     _glorot_linear(linear)
+
+
+def _scale_safe_layer_norm(norm: LayerNorm, z: Tensor) -> Tensor:
+    # LayerNorm squares z. Dividing each vector by its largest entry s (and
+    # eps by s²) is the same function, with every square at most one.
+    scale = z.detach().abs().amax(dim=-1, keepdim=True).clamp_min(1.0)
+    unit = z / scale
+    centered = unit - unit.mean(dim=-1, keepdim=True)
+    variance = centered.square().mean(dim=-1, keepdim=True)
+    # eps / s² underflows to zero for the largest s; keep the root finite.
+    eps = (norm.eps / scale) / scale
+    tiny = torch.finfo(z.dtype).tiny
+    normed = centered * torch.rsqrt((variance + eps).clamp_min(tiny))
+    return torch.addcmul(norm.bias, normed, norm.weight)
+
+
+def _rename_old_keys(state_dict: dict[str, Any], prefix: str) -> None:
+    old = state_dict.pop(prefix + _OLD_GROUPING_KEY, None)
+    if old is not None:
+        state_dict.setdefault(prefix + _GROUPING_KEY, old)
 
 
 __all__ = ["AdvancedGraphFeatureLayer"]

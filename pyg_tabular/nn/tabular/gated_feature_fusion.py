@@ -11,11 +11,13 @@ from torch import Tensor
 from torch.nn import Linear
 from torch_geometric.nn.inits import glorot, zeros
 
-from pyg_tabular.utils.validation import check_finite, to_tensor
-
-# Entries of a Keras layer config that describe the Keras object rather than
-# the function it computes.
-_KERAS_ONLY_CONFIG_KEYS = frozenset({"name", "trainable", "dtype"})
+from pyg_tabular.nn.tabular._common import keras_config
+from pyg_tabular.utils.validation import (
+    check_finite,
+    check_finite_output,
+    check_positive_int,
+    to_tensor,
+)
 
 
 # Keras applies some activations with defaults that differ from torch's
@@ -135,22 +137,21 @@ class GatedFeatureFusion(torch.nn.Module):
     and :math:`\mathbf{b}`). The linear layer acts on the last dimension only,
     so any leading shape works: rows ``[B, D]``, feature tokens ``[B, F, D]``, …
 
-    Porting from Keras: the Keras layer infers :math:`D` from its first input;
-    here it is given up front. With the same weights both compute the same
-    function:
+    **Porting from Keras.** With the same weights both compute the same
+    function; :func:`~pyg_tabular.interop.load_keras_weights` copies them
+    over, following :data:`~pyg_tabular.interop.keras.KERAS_WEIGHT_TABLE`
+    (``fusion_gate/kernel`` :math:`(2D, D)` is ``fusion_gate.weight`` =
+    ``kernel.T``). Rows :math:`0, \dots, D-1` of the Keras kernel read
+    :math:`\mathbf{a}` (the first input of the Keras list) and rows
+    :math:`D, \dots, 2D-1` read :math:`\mathbf{b}`. Parameters are
+    initialised as in Keras: Glorot-uniform weight, zero bias.
 
-    ============================================  ================================
-    Keras weight (shape)                          this module (shape)
-    ============================================  ================================
-    ``fusion_gate/kernel`` :math:`(2D, D)`        ``fusion_gate.weight``
-                                                  :math:`(D, 2D)` = ``kernel.T``
-    ``fusion_gate/bias`` :math:`(D,)`             ``fusion_gate.bias`` :math:`(D,)`
-    ============================================  ================================
-
-    Rows :math:`0, \dots, D-1` of the Keras kernel read :math:`\mathbf{a}` (the
-    first input of the Keras list) and rows :math:`D, \dots, 2D-1` read
-    :math:`\mathbf{b}`. Parameters are initialised as in Keras: Glorot-uniform
-    weight, zero bias.
+    **Deviations from kerasfactory.** The Keras layer infers :math:`D` from
+    its first input and takes the two inputs as one list; here :math:`D` is
+    given up front and ``a``, ``b`` are two arguments. Inputs of unequal
+    shape are rejected up front (Keras compares the last axis only and fails
+    inside the concatenation otherwise), 1-D inputs are accepted, and the
+    activation is a Keras name or :obj:`None`, not a callable.
 
     Args:
         num_features (int): Size :math:`D` of the last dimension of both inputs.
@@ -189,10 +190,7 @@ class GatedFeatureFusion(torch.nn.Module):
 
     def __init__(self, num_features: int, activation: str | None = "sigmoid") -> None:
         super().__init__()
-        if isinstance(num_features, bool) or not isinstance(num_features, int):
-            raise ValueError(f"num_features must be an integer (got {num_features!r})")
-        if num_features <= 0:
-            raise ValueError(f"num_features must be positive (got {num_features})")
+        num_features = check_positive_int(num_features, "num_features")
         if activation is not None and activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)} or None (got {activation!r})"
@@ -223,7 +221,10 @@ class GatedFeatureFusion(torch.nn.Module):
             )
         gate = self._gate_fn(self.fusion_gate(torch.cat([a, b], dim=-1)))
         # b + g·(a − b) is g·a + (1 − g)·b in one fused kernel.
-        return torch.lerp(b, a, gate)
+        out = torch.lerp(b, a, gate)
+        if not torch.compiler.is_compiling() and not bool(torch.isfinite(out).all()):
+            check_finite_output(out, "a and b", torch.maximum(a.abs(), b.abs()))
+        return out
 
     def get_config(self) -> dict[str, Any]:
         r"""Returns the constructor arguments, so that
@@ -244,7 +245,7 @@ class GatedFeatureFusion(torch.nn.Module):
                 f"config must contain num_features, the size of the inputs' last dimension "
                 f"(got keys {sorted(config)})"
             )
-        return cls(**{k: v for k, v in config.items() if k not in _KERAS_ONLY_CONFIG_KEYS})
+        return cls(**keras_config(config))
 
     def __repr__(self) -> str:
         extra = "" if self.activation == "sigmoid" else f", activation={self.activation!r}"

@@ -2,6 +2,7 @@ r"""Attention over the rows of a batch: one learned weight per sample."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, cast
 
 import torch
@@ -10,7 +11,15 @@ from torch import Tensor
 from torch.nn import BatchNorm1d, Linear, ReLU, Sequential, Sigmoid
 from torch_geometric.nn.inits import glorot, zeros
 
-from pyg_tabular.utils.validation import check_finite, check_rank, to_tensor
+from pyg_tabular.nn.tabular._common import keras_config
+from pyg_tabular.utils.validation import (
+    check_choice,
+    check_finite,
+    check_finite_output,
+    check_positive_int,
+    check_rank,
+    to_tensor,
+)
 
 # kerasfactory multiplies the scores by 5 before the batch softmax: scores lie
 # in (0, 1), and without the factor the weights would stay within e^1 of each
@@ -22,9 +31,6 @@ BN_EPS = 1e-3
 BN_MOMENTUM = 0.01
 
 _NORMALIZE_MODES = ("batch", "sigmoid")
-# Entries of a Keras layer config that describe the Keras object rather than
-# the function it computes.
-_KERAS_ONLY_CONFIG_KEYS = frozenset({"name", "trainable", "dtype"})
 
 
 class RowAttention(torch.nn.Module):
@@ -86,23 +92,23 @@ class RowAttention(torch.nn.Module):
     biased one in Keras, so the statistics drift apart by a factor
     :math:`B / (B - 1)` in their per-batch update.
 
-    =============================================  =====================================
-    Keras weight (shape)                           this module (shape)
-    =============================================  =====================================
-    ``dense/kernel`` :math:`(F, H)`                ``attention_net.0.weight``
-                                                   :math:`(H, F)` = ``kernel.T``
-    ``dense/bias`` :math:`(H,)`                    ``attention_net.0.bias``
-    ``batch_normalization/gamma`` :math:`(H,)`     ``attention_net.2.weight``
-    ``batch_normalization/beta`` :math:`(H,)`      ``attention_net.2.bias``
-    ``batch_normalization/moving_mean``            ``attention_net.2.running_mean``
-    ``batch_normalization/moving_variance``        ``attention_net.2.running_var``
-    ``dense_1/kernel`` :math:`(H, 1)`              ``attention_net.3.weight``
-                                                   :math:`(1, H)` = ``kernel.T``
-    ``dense_1/bias`` :math:`(1,)`                  ``attention_net.3.bias``
-    =============================================  =====================================
+    :func:`~pyg_tabular.interop.load_keras_weights` copies the weights and
+    moving statistics over, following
+    :data:`~pyg_tabular.interop.keras.KERAS_WEIGHT_TABLE` (Keras'
+    ``attention_net`` ``Dense`` → ``BatchNormalization`` → ``Dense`` are
+    ``attention_net.0``, ``.2`` and ``.3`` here; ``num_batches_tracked`` has
+    no Keras counterpart).
 
     Parameters are initialised as in Keras (Glorot-uniform weights, zero
     biases, unit scale and zero shift for the normalisation).
+
+    **Deviations from kerasfactory.** Keras reads ``hidden_dim=0`` as the
+    default and does not check ``feature_dim``; both must be positive
+    integers here. In a training batch of one row Keras updates its moving
+    statistics (mean to that row, variance to zero); this module leaves them
+    untouched, and for an empty training batch (where Keras writes NaN into
+    them) too. ``normalize="sigmoid"`` and ``return_attention_weights`` have
+    no Keras counterpart.
 
     Args:
         feature_dim (int): Number of features :math:`F` of each row.
@@ -139,20 +145,11 @@ class RowAttention(torch.nn.Module):
         normalize: str = "batch",
     ) -> None:
         super().__init__()
-        if isinstance(feature_dim, bool) or not isinstance(feature_dim, int):
-            raise ValueError(f"feature_dim must be an integer (got {feature_dim!r})")
-        if feature_dim <= 0:
-            raise ValueError(f"feature_dim must be positive (got {feature_dim})")
+        feature_dim = check_positive_int(feature_dim, "feature_dim")
         if hidden_dim is None:
             hidden_dim = max(feature_dim // 2, 1)
-        elif isinstance(hidden_dim, bool) or not isinstance(hidden_dim, int):
-            raise ValueError(f"hidden_dim must be an integer or None (got {hidden_dim!r})")
-        elif hidden_dim <= 0:
-            raise ValueError(f"hidden_dim must be positive (got {hidden_dim})")
-        if normalize not in _NORMALIZE_MODES:
-            raise ValueError(
-                f"normalize must be one of {list(_NORMALIZE_MODES)} (got {normalize!r})"
-            )
+        hidden_dim = check_positive_int(hidden_dim, "hidden_dim")
+        check_choice(normalize, "normalize", _NORMALIZE_MODES)
         self.feature_dim = feature_dim
         self.hidden_dim = hidden_dim
         self.normalize = normalize
@@ -176,6 +173,16 @@ class RowAttention(torch.nn.Module):
     def _batch_norm(self, hidden: Tensor) -> Tensor:
         norm = cast(BatchNorm1d, self.attention_net[2])
         num_rows = hidden.size(0)
+        if self.training and num_rows >= 2 and not torch.compiler.is_compiling():
+            # The batch variance (and the running one it feeds) is a mean of
+            # squares: past sqrt(max) it overflows and the scores go wrong.
+            largest = float(hidden.detach().abs().amax())
+            if largest > math.sqrt(torch.finfo(hidden.dtype).max) / 16:
+                raise ValueError(
+                    f"values of x are too large in magnitude for the batch statistics of "
+                    f"training mode (hidden units up to {largest:.3g}); rescale x, e.g. "
+                    f"with StandardizeFeatures, or call eval()"
+                )
         if not self.training or num_rows >= 2:
             return norm(hidden)
         if num_rows == 0:
@@ -225,6 +232,7 @@ class RowAttention(torch.nn.Module):
         else:
             weights = scores
         out = x * weights.unsqueeze(-1)
+        check_finite_output(out, "x", x)
         if return_attention_weights:
             return out, weights
         return out
@@ -246,7 +254,7 @@ class RowAttention(torch.nn.Module):
         The config of the Keras layer works too: its bookkeeping entries
         (``name``, ``trainable``, ``dtype``) are ignored.
         """
-        return cls(**{k: v for k, v in config.items() if k not in _KERAS_ONLY_CONFIG_KEYS})
+        return cls(**keras_config(config))
 
     def __repr__(self) -> str:
         extra = "" if self.normalize == "batch" else f", normalize={self.normalize!r}"

@@ -1,52 +1,52 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch_geometric.utils import add_self_loops, remove_self_loops
 
 import pyg_tabular.typing as pt_typing
 from pyg_tabular.data import fully_connected_edge_index, rows_to_graph, to_static_graph
 from pyg_tabular.nn.conv import FeatureDiffGATConv
 
 
-def random_graph(num_nodes, num_edges, seed):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, num_nodes, (2, num_edges), generator=generator)
-
-
-def shuffled(edge_index, seed=0):
-    order = torch.randperm(edge_index.size(1), generator=torch.Generator().manual_seed(seed))
-    return edge_index[:, order], order
-
-
-def brute_force(conv, x, edge_index):
-    # One target at a time, straight from AdvancedGraphFeatureLayer's formula.
+def brute_force(conv, x, edge_index, edge_attr=None):
+    # One target at a time, straight from AdvancedGraphFeatureLayer's formula,
+    # plus GATConv's surface: bipartite inputs, the edge term and the residual.
     heads, channels = conv.heads, conv.out_channels
-    h = (x @ conv.lin.weight.t()).view(-1, heads, channels)
+    x_src, x_dst = x if isinstance(x, tuple) else (x, x)
+    lin_src = conv.lin if conv.lin is not None else conv.lin_src
+    lin_dst = conv.lin if conv.lin is not None else conv.lin_dst
+    h = (x_src @ lin_src.weight.t()).view(-1, heads, channels)
+    h_dst = None if x_dst is None else (x_dst @ lin_dst.weight.t()).view(-1, heads, channels)
+    num_dst = int(edge_index[1].max()) + 1 if x_dst is None else x_dst.size(0)
     u = conv.att.view(-1, 3, channels).expand(heads, -1, -1)  # [H, 3, D]
-    out = torch.zeros(x.size(0), heads, channels, dtype=x.dtype)
-    alpha = torch.zeros(edge_index.size(1), heads, dtype=x.dtype)
-    for i in range(x.size(0)):
+    edge_term = torch.zeros(edge_index.size(1), heads, dtype=h.dtype)
+    if edge_attr is not None:
+        edge = conv.lin_edge(edge_attr.view(edge_index.size(1), -1)).view(-1, heads, channels)
+        edge_term = (edge * conv.att_edge).sum(-1)
+    out = torch.zeros(num_dst, heads, channels, dtype=h.dtype)
+    alpha = torch.zeros(edge_index.size(1), heads, dtype=h.dtype)
+    for i in range(num_dst):
         edges = (edge_index[1] == i).nonzero().view(-1)
         if edges.numel() == 0:
             continue
         h_j = h[edge_index[0, edges]]  # [k, H, D]
-        score = (
-            (h[i] * u[:, 0]).sum(-1)
-            + (h_j * u[:, 1]).sum(-1)
-            + ((h[i] - h_j).abs() * u[:, 2]).sum(-1)
-        )
+        score = (h_j * u[:, 1]).sum(-1) + edge_term[edges]
+        if h_dst is not None:
+            score = (
+                score + (h_dst[i] * u[:, 0]).sum(-1) + ((h_dst[i] - h_j).abs() * u[:, 2]).sum(-1)
+            )
         alpha[edges] = F.leaky_relu(score, conv.negative_slope).softmax(dim=0)
         out[i] = (alpha[edges].unsqueeze(-1) * h_j).sum(0)
-    out = out.reshape(x.size(0), -1) if conv.concat else out.mean(1)
+    out = out.reshape(num_dst, -1) if conv.concat else out.mean(1)
+    if conv.res is not None and x_dst is not None:
+        out = out + conv.res(x_dst)
     return out + conv.bias, alpha
 
 
-def test_repr_and_parameters():
-    conv = FeatureDiffGATConv(1, 8, heads=4)
-    assert repr(conv) == "FeatureDiffGATConv(1, 8, heads=4)"
-    assert conv.att.shape == (1, 24) and conv.shared_attention
-    per_head = FeatureDiffGATConv(1, 8, heads=4, shared_attention=False, concat=False)
-    assert per_head.att.shape == (4, 24) and per_head.bias.shape == (8,)
-    assert sorted(name for name, _ in conv.named_parameters()) == ["att", "bias", "lin.weight"]
+def gatconv_edges(edge_index, num_nodes, edge_attr=None, fill_value="mean"):
+    # The graph GATConv's add_self_loops=True runs on: loops replaced, at the end.
+    edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
+    return add_self_loops(edge_index, edge_attr, fill_value=fill_value, num_nodes=num_nodes)
 
 
 @pytest.mark.parametrize("shared", [True, False])
@@ -54,7 +54,8 @@ def test_repr_and_parameters():
 # One channel (|h_i - h_j| = |w| |x_i - x_j|), narrower and wider than out_channels.
 @pytest.mark.parametrize("in_channels", [1, 2, 6])
 @pytest.mark.parametrize("graph", ["random", "complete", "complete-no-loops"])
-def test_matches_brute_force(shared, heads, concat, in_channels, graph):
+@pytest.mark.parametrize("add_loops", [True, False])
+def test_matches_brute_force(shared, heads, concat, in_channels, graph, add_loops, random_graph):
     torch.manual_seed(0)
     if graph == "random":
         x = torch.randn(9, in_channels, dtype=torch.float64)
@@ -64,17 +65,24 @@ def test_matches_brute_force(shared, heads, concat, in_channels, graph):
         batch = rows_to_graph(rows, self_loops=graph == "complete")
         x, edge_index = batch.x, batch.edge_index
     conv = FeatureDiffGATConv(
-        in_channels, 4, heads=heads, concat=concat, shared_attention=shared
+        in_channels,
+        4,
+        heads=heads,
+        concat=concat,
+        add_self_loops=add_loops,
+        shared_attention=shared,
     ).double()
     torch.nn.init.normal_(conv.bias)
     out, (ei, alpha) = conv(x, edge_index, return_attention_weights=True)
+    if add_loops:
+        edge_index, _ = gatconv_edges(edge_index, x.size(0))
     expected, expected_alpha = brute_force(conv, x, edge_index)
     assert torch.equal(ei, edge_index)
     torch.testing.assert_close(out, expected)
     torch.testing.assert_close(alpha, expected_alpha)
 
 
-def test_attention_is_a_distribution_per_target():
+def test_attention_is_a_distribution_per_target(random_graph):
     torch.manual_seed(1)
     x, edge_index = torch.randn(10, 3), random_graph(10, 35, seed=2)
     conv = FeatureDiffGATConv(3, 4, heads=2)
@@ -86,16 +94,30 @@ def test_attention_is_a_distribution_per_target():
 
 
 @pytest.mark.parametrize("self_loops", [True, False])
-def test_dense_fast_path_equals_message_passing(self_loops):
+@pytest.mark.parametrize("add_loops", [True, False])
+def test_dense_fast_path_equals_message_passing(
+    self_loops, add_loops, shuffled, edge_alpha_to_dense
+):
     torch.manual_seed(2)
     batch = rows_to_graph(torch.randn(4, 5, 2), self_loops=self_loops)
-    conv = FeatureDiffGATConv(2, 3, heads=2, shared_attention=False).double()
+    conv = FeatureDiffGATConv(
+        2, 3, heads=2, add_self_loops=add_loops, shared_attention=False
+    ).double()
     x = batch.x.double()
-    out, (_, alpha) = conv(x, batch.edge_index, return_attention_weights=True)
+    assert conv.uses_fast_path(batch.edge_index, 20)
+    out, (ei, alpha) = conv(x, batch.edge_index, return_attention_weights=True)
     edge_index, order = shuffled(batch.edge_index)
-    out_mp, (_, alpha_mp) = conv(x, edge_index, return_attention_weights=True)
+    out_mp, (ei_mp, alpha_mp) = conv(x, edge_index, return_attention_weights=True)
     torch.testing.assert_close(out, out_mp)
-    torch.testing.assert_close(alpha[order], alpha_mp)
+    if add_loops:
+        # GATConv's order on both paths: the other edges as given, loops last.
+        assert torch.equal(ei, gatconv_edges(batch.edge_index, 20)[0])
+        assert torch.equal(ei_mp, gatconv_edges(edge_index, 20)[0])
+        torch.testing.assert_close(
+            edge_alpha_to_dense(ei, alpha, 20), edge_alpha_to_dense(ei_mp, alpha_mp, 20)
+        )
+    else:
+        torch.testing.assert_close(alpha[order], alpha_mp)
 
 
 def test_batch_equals_one_row_at_a_time():
@@ -111,11 +133,11 @@ def test_batch_equals_one_row_at_a_time():
         torch.testing.assert_close(out[start:end], conv(graph.x, graph.edge_index))
 
 
-def test_static_form_and_feature_permutation():
+def test_static_form_and_feature_permutation(random_graph):
     torch.manual_seed(4)
     rows = torch.randn(3, 5, 2)
     template = random_graph(5, 12, seed=5)
-    conv = FeatureDiffGATConv(2, 3, heads=2)
+    conv = FeatureDiffGATConv(2, 3, heads=2, add_self_loops=False)
     x, static_template = to_static_graph(rows, edge_index=template)
     out, (_, alpha) = conv(x, static_template, return_attention_weights=True)
     batch = rows_to_graph(rows, edge_index=template)
@@ -131,7 +153,7 @@ def test_static_form_and_feature_permutation():
 
 
 def test_empty_graph_and_one_feature():
-    conv = FeatureDiffGATConv(2, 3, heads=2)
+    conv = FeatureDiffGATConv(2, 3, heads=2, add_self_loops=False)
     out, (_, alpha) = conv(
         torch.randn(4, 2), torch.zeros(2, 0, dtype=torch.long), return_attention_weights=True
     )
@@ -158,7 +180,7 @@ def test_dropout_only_in_training_and_reset_is_deterministic():
 
 
 @pytest.mark.parametrize("graph", ["random", "complete"])
-def test_gradcheck(graph):
+def test_gradcheck(graph, random_graph):
     torch.manual_seed(6)
     if graph == "random":
         x, edge_index = torch.randn(6, 2, dtype=torch.float64), random_graph(6, 14, seed=7)
@@ -176,19 +198,19 @@ def test_gradcheck(graph):
 
 @pytest.mark.scatter
 @pytest.mark.parametrize("use_torch_scatter", [False, True])
-def test_with_and_without_torch_scatter(monkeypatch, use_torch_scatter):
+def test_with_and_without_torch_scatter(monkeypatch, use_torch_scatter, random_graph):
     if use_torch_scatter:
         pytest.importorskip("torch_scatter")
     torch.manual_seed(7)
     x, edge_index = torch.randn(8, 2, dtype=torch.float64), random_graph(8, 24, seed=8)
     conv = FeatureDiffGATConv(2, 3, heads=2).double()
-    expected, _ = brute_force(conv, x, edge_index)
+    expected, _ = brute_force(conv, x, gatconv_edges(edge_index, 8)[0])
     monkeypatch.setattr(pt_typing, "WITH_TORCH_SCATTER", use_torch_scatter)
     torch.testing.assert_close(conv(x, edge_index), expected)
 
 
 @pytest.mark.slow
-def test_torch_compile():
+def test_torch_compile(shuffled):
     batch = rows_to_graph(torch.randn(3, 4))
     conv = FeatureDiffGATConv(1, 4, heads=2)
     expected = conv(batch.x, batch.edge_index)
@@ -200,7 +222,7 @@ def test_torch_compile():
     torch.testing.assert_close(compiled(batch.x, edge_index), expected)
 
 
-def test_rejects_bad_arguments():
+def test_rejects_bad_arguments(random_graph):
     with pytest.raises(ValueError, match=r"heads must be a positive int \(got 2.0\)"):
         FeatureDiffGATConv(1, 4, heads=2.0)
     conv = FeatureDiffGATConv(3, 4)
@@ -208,3 +230,68 @@ def test_rejects_bad_arguments():
         conv(torch.randn(5, 1), random_graph(5, 6, seed=9))
     with pytest.raises(ValueError, match=r"x must have shape"):
         conv(torch.randn(2, 5, 3, 1), random_graph(5, 6, seed=9))
+
+
+# GATConv's surface ############################################################
+
+
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("heads,concat", [(1, True), (3, False)])
+def test_bipartite_matches_brute_force(residual, heads, concat, random_graph):
+    torch.manual_seed(8)
+    x_src = torch.randn(8, 3, dtype=torch.float64)
+    x_dst = torch.randn(5, 2, dtype=torch.float64)
+    edge_index = random_graph(8, 25, seed=9, num_targets=5)
+    conv = FeatureDiffGATConv(
+        (3, 2), 4, heads=heads, concat=concat, residual=residual, shared_attention=False
+    ).double()
+    assert repr(conv) == f"FeatureDiffGATConv((3, 2), 4, heads={heads})"
+    torch.nn.init.normal_(conv.bias)
+    out, (ei, alpha) = conv((x_src, x_dst), edge_index, return_attention_weights=True)
+    # Loops for the nodes that are both sources and targets: the first five.
+    assert torch.equal(ei, gatconv_edges(edge_index, 5)[0])
+    expected, expected_alpha = brute_force(conv, (x_src, x_dst), ei)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(alpha, expected_alpha)
+    # Without target features, the terms that need them drop out.
+    out, (ei, alpha) = conv((x_src, None), edge_index, size=(8, 5), return_attention_weights=True)
+    expected, expected_alpha = brute_force(conv, (x_src, None), ei)
+    assert out.shape == (5, expected.size(1))
+    torch.testing.assert_close(out[: int(ei[1].max()) + 1], expected)
+    torch.testing.assert_close(alpha, expected_alpha)
+
+
+@pytest.mark.parametrize("fill_value", ["mean", 0.5])
+@pytest.mark.parametrize("in_channels", [1, 3])
+def test_edge_attr_matches_brute_force(fill_value, in_channels, random_graph):
+    torch.manual_seed(10)
+    x = torch.randn(9, in_channels, dtype=torch.float64)
+    edge_index = random_graph(9, 30, seed=11)
+    edge_attr = torch.randn(30, 2, dtype=torch.float64)
+    conv = FeatureDiffGATConv(in_channels, 4, heads=2, edge_dim=2, fill_value=fill_value).double()
+    out, (ei, alpha) = conv(x, edge_index, edge_attr, return_attention_weights=True)
+    ei_loops, attr_loops = gatconv_edges(edge_index, 9, edge_attr, fill_value)
+    assert torch.equal(ei, ei_loops)
+    expected, expected_alpha = brute_force(conv, x, ei_loops, attr_loops)
+    torch.testing.assert_close(out, expected)
+    torch.testing.assert_close(alpha, expected_alpha)
+    assert not torch.allclose(conv(x, edge_index), out)  # the edge term counts
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+def test_torch_sparse_adjacency_equals_edge_index(layout, random_graph):
+    from torch_geometric.utils import coalesce, to_torch_coo_tensor, to_torch_csr_tensor
+
+    torch.manual_seed(12)
+    x = torch.randn(9, 3, dtype=torch.float64)
+    edge_index = coalesce(random_graph(9, 25, seed=13).flip(0)).flip(0)  # sorted by target
+    to_sparse = to_torch_csr_tensor if layout == "csr" else to_torch_coo_tensor
+    adj = to_sparse(edge_index.flip(0), size=(9, 9))  # rows are targets, as adj_t
+    conv = FeatureDiffGATConv(3, 4, heads=2).double()
+    out, (adj_out, alpha) = conv(x, adj, return_attention_weights=True)
+    expected, (ei, expected_alpha) = conv(x, edge_index, return_attention_weights=True)
+    torch.testing.assert_close(out, expected)
+    assert adj_out.layout == adj.layout
+    dense = torch.zeros(9, 9, 2, dtype=torch.float64)
+    dense[ei[1], ei[0]] = expected_alpha
+    torch.testing.assert_close(adj_out.to_dense(), dense)

@@ -1,5 +1,9 @@
+import copy
+import functools
+
 import pytest
 import torch
+import torch_geometric.typing
 from torch_geometric.nn import GATConv
 
 import pyg_tabular.typing as pt_typing
@@ -7,30 +11,18 @@ from pyg_tabular.data import fully_connected_edge_index, rows_to_graph, to_stati
 from pyg_tabular.nn.conv import FeatureGATConv
 
 
-def random_graph(num_nodes, num_edges, seed):
-    # Any graph: repeated edges, self-loops and isolated nodes allowed.
-    generator = torch.Generator().manual_seed(seed)
-    return torch.randint(0, num_nodes, (2, num_edges), generator=generator)
-
-
-def shuffled(edge_index, seed=0):
-    order = torch.randperm(edge_index.size(1), generator=torch.Generator().manual_seed(seed))
-    return edge_index[:, order], order
-
-
-def check_attention(edge_index, alpha, num_nodes):
-    assert alpha.min() >= 0 and alpha.max() <= 1
-    sums = torch.zeros(num_nodes, alpha.size(-1), dtype=alpha.dtype)
-    sums.index_add_(0, edge_index[1], alpha)
-    has_edges = torch.zeros(num_nodes, dtype=torch.bool)
-    has_edges[edge_index[1]] = True
-    torch.testing.assert_close(sums[has_edges], torch.ones_like(sums[has_edges]))
-
-
 def test_repr_and_attributes():
     conv = FeatureGATConv(1, 16, heads=4, concat=False, dropout=0.1, att_bias=False)
     assert repr(conv) == "FeatureGATConv(1, 16, heads=4)"
-    assert (conv.heads, conv.concat, conv.dropout, conv.add_self_loops) == (4, False, 0.1, False)
+    assert (conv.heads, conv.concat, conv.dropout) == (4, False, 0.1)
+    # GATConv's defaults.
+    assert (conv.add_self_loops, conv.edge_dim, conv.fill_value, conv.residual) == (
+        True,
+        None,
+        "mean",
+        False,
+    )
+    assert conv.lin_edge is None and conv.att_edge is None and conv.res is None
     assert conv.att_bias is None and conv.bias.shape == (16,)
     assert FeatureGATConv(3, 8, bias=False).bias is None
 
@@ -39,7 +31,9 @@ def test_repr_and_attributes():
 @pytest.mark.parametrize("concat", [True, False])
 @pytest.mark.parametrize("in_channels", [3, 16])  # narrower and wider than out_channels
 @pytest.mark.parametrize("graph", ["random", "complete"])
-def test_matches_gatconv_with_copied_weights(heads, concat, in_channels, graph):
+def test_matches_gatconv_with_copied_weights(
+    heads, concat, in_channels, graph, random_graph, check_attention
+):
     torch.manual_seed(0)
     if graph == "random":
         x, edge_index = torch.randn(12, in_channels), random_graph(12, 40, seed=1)
@@ -47,7 +41,9 @@ def test_matches_gatconv_with_copied_weights(heads, concat, in_channels, graph):
         batch = rows_to_graph(torch.randn(4, 5, in_channels))
         x, edge_index = batch.x, batch.edge_index
     reference = GATConv(in_channels, 8, heads=heads, concat=concat, add_self_loops=False)
-    conv = FeatureGATConv(in_channels, 8, heads=heads, concat=concat, att_bias=False)
+    conv = FeatureGATConv(
+        in_channels, 8, heads=heads, concat=concat, add_self_loops=False, att_bias=False
+    )
     conv.load_state_dict(reference.state_dict())
     torch.nn.init.normal_(conv.bias)  # bias is zero-initialised: give it a value
     reference.bias.data.copy_(conv.bias.data)
@@ -62,7 +58,7 @@ def test_matches_gatconv_with_copied_weights(heads, concat, in_channels, graph):
     check_attention(ei, alpha, x.size(0))
 
 
-def test_add_self_loops_matches_gatconv():
+def test_add_self_loops_matches_gatconv(random_graph):
     torch.manual_seed(1)
     x, edge_index = torch.randn(10, 4), random_graph(10, 25, seed=2)
     reference = GATConv(4, 6, heads=2, add_self_loops=True)
@@ -77,9 +73,9 @@ def test_add_self_loops_matches_gatconv():
     torch.testing.assert_close(alpha, expected_alpha, rtol=0, atol=1e-6)
 
 
-def test_state_dict_loads_back_into_gatconv():
+def test_state_dict_loads_back_into_gatconv(random_graph):
     conv = FeatureGATConv(3, 5, heads=2, att_bias=False)
-    reference = GATConv(3, 5, heads=2, add_self_loops=False)
+    reference = GATConv(3, 5, heads=2)
     reference.load_state_dict(conv.state_dict())
     x, edge_index = torch.randn(7, 3), random_graph(7, 20, seed=3)
     torch.testing.assert_close(reference(x, edge_index), conv(x, edge_index))
@@ -105,14 +101,14 @@ def brute_force(conv, x, edge_index):
 
 
 @pytest.mark.parametrize("graph", ["random", "complete"])
-def test_score_bias_matches_brute_force(graph):
+def test_score_bias_matches_brute_force(graph, random_graph):
     torch.manual_seed(2)
     if graph == "random":
         x, edge_index = torch.randn(8, 2, dtype=torch.float64), random_graph(8, 20, seed=4)
     else:
         batch = rows_to_graph(torch.randn(3, 4, 2, dtype=torch.float64))
         x, edge_index = batch.x, batch.edge_index
-    conv = FeatureGATConv(2, 4, heads=2, negative_slope=0.1).double()
+    conv = FeatureGATConv(2, 4, heads=2, negative_slope=0.1, add_self_loops=False).double()
     with torch.no_grad():
         conv.att_bias.copy_(torch.tensor([2.0, -1.5]))  # moves scores across 0
         conv.bias.normal_()
@@ -124,26 +120,37 @@ def test_score_bias_matches_brute_force(graph):
 
 @pytest.mark.parametrize("self_loops", [True, False])
 @pytest.mark.parametrize("heads", [1, 3])
-def test_dense_fast_path_equals_message_passing(self_loops, heads):
+@pytest.mark.parametrize("add_self_loops", [True, False])
+def test_dense_fast_path_equals_message_passing(
+    self_loops, heads, add_self_loops, shuffled, check_attention, edge_alpha_to_dense
+):
     # The complete graph in canonical order takes the dense path; the same
     # graph with shuffled edges takes propagate. Both must agree.
     torch.manual_seed(3)
     batch = rows_to_graph(torch.randn(5, 6, 2), self_loops=self_loops)
-    conv = FeatureGATConv(2, 4, heads=heads).double()
+    conv = FeatureGATConv(2, 4, heads=heads, add_self_loops=add_self_loops).double()
     torch.nn.init.normal_(conv.att_bias)
     x = batch.x.double()
-    out, (_, alpha) = conv(x, batch.edge_index, return_attention_weights=True)
+    assert conv.uses_fast_path(batch.edge_index, x.size(0))
+    out, (ei, alpha) = conv(x, batch.edge_index, return_attention_weights=True)
     edge_index, order = shuffled(batch.edge_index)
+    assert not conv.uses_fast_path(edge_index, x.size(0))
     out_mp, (ei_mp, alpha_mp) = conv(x, edge_index, return_attention_weights=True)
     torch.testing.assert_close(out, out_mp)
-    torch.testing.assert_close(alpha[order], alpha_mp)
+    if add_self_loops:
+        torch.testing.assert_close(
+            edge_alpha_to_dense(ei, alpha, 30), edge_alpha_to_dense(ei_mp, alpha_mp, 30)
+        )
+    else:
+        assert torch.equal(ei, batch.edge_index)
+        torch.testing.assert_close(alpha[order], alpha_mp)
     check_attention(ei_mp, alpha_mp, x.size(0))
 
 
-def test_invariant_to_edge_order_on_any_graph():
+def test_invariant_to_edge_order_on_any_graph(random_graph, shuffled):
     torch.manual_seed(4)
     x, edge_index = torch.randn(9, 3), random_graph(9, 30, seed=5)
-    conv = FeatureGATConv(3, 4, heads=2)
+    conv = FeatureGATConv(3, 4, heads=2, add_self_loops=False)
     out, (_, alpha) = conv(x, edge_index, return_attention_weights=True)
     permuted, order = shuffled(edge_index, seed=1)
     out_p, (_, alpha_p) = conv(x, permuted, return_attention_weights=True)
@@ -179,11 +186,11 @@ def test_batch_equals_one_row_at_a_time():
         torch.testing.assert_close(out[start:end], conv(graph.x, graph.edge_index))
 
 
-def test_static_form_equals_batched_form():
+def test_static_form_equals_batched_form(random_graph):
     torch.manual_seed(6)
     rows = torch.randn(3, 5, 2)
     template = random_graph(5, 12, seed=7)
-    conv = FeatureGATConv(2, 4, heads=2)
+    conv = FeatureGATConv(2, 4, heads=2, add_self_loops=False)
     x, static_template = to_static_graph(rows, edge_index=template)
     out, (ei, alpha) = conv(x, static_template, return_attention_weights=True)
     batch = rows_to_graph(rows, edge_index=template)
@@ -198,7 +205,7 @@ def test_static_form_equals_batched_form():
 
 
 @pytest.mark.parametrize("graph", ["random", "complete"])
-def test_permuting_features_permutes_outputs(graph):
+def test_permuting_features_permutes_outputs(graph, random_graph):
     torch.manual_seed(7)
     num_features = 6
     template = (
@@ -218,7 +225,7 @@ def test_permuting_features_permutes_outputs(graph):
 
 
 def test_empty_graphs():
-    conv = FeatureGATConv(3, 4, heads=2)
+    conv = FeatureGATConv(3, 4, heads=2, add_self_loops=False)
     torch.nn.init.normal_(conv.bias)
     x = torch.randn(5, 3)
     out, (ei, alpha) = conv(x, torch.zeros(2, 0, dtype=torch.long), return_attention_weights=True)
@@ -229,6 +236,11 @@ def test_empty_graphs():
     batch = rows_to_graph(torch.randn(0, 4))
     assert conv(batch.x.expand(-1, 3), batch.edge_index).shape == (0, 8)
     assert conv(torch.randn(0, 4, 3), fully_connected_edge_index(4)).shape == (0, 4, 8)
+    # GATConv's defaults on an empty graph: no node, no self-loop to add.
+    out, (ei, alpha) = FeatureGATConv(8, 32, heads=2)(
+        torch.randn(0, 8), torch.zeros(2, 0, dtype=torch.long), return_attention_weights=True
+    )
+    assert out.shape == (0, 64) and ei.shape == (2, 0) and alpha.shape == (0, 2)
 
 
 def test_one_feature_and_one_row():
@@ -283,7 +295,7 @@ def test_reset_parameters_is_deterministic():
 
 
 @pytest.mark.parametrize("graph", ["random", "complete"])
-def test_gradcheck(graph):
+def test_gradcheck(graph, random_graph):
     torch.manual_seed(11)
     if graph == "random":
         x, edge_index = torch.randn(6, 2, dtype=torch.float64), random_graph(6, 14, seed=9)
@@ -316,20 +328,20 @@ def test_propagate_hooks_see_every_graph():
 
 @pytest.mark.scatter
 @pytest.mark.parametrize("use_torch_scatter", [False, True])
-def test_with_and_without_torch_scatter(monkeypatch, use_torch_scatter):
+def test_with_and_without_torch_scatter(monkeypatch, use_torch_scatter, random_graph):
     if use_torch_scatter:
         pytest.importorskip("torch_scatter")
     torch.manual_seed(12)
     x, edge_index = torch.randn(10, 3, dtype=torch.float64), random_graph(10, 30, seed=10)
     conv = FeatureGATConv(3, 4, heads=2).double()
-    reference = GATConv(3, 4, heads=2, add_self_loops=False).double()
+    reference = GATConv(3, 4, heads=2).double()
     reference.load_state_dict({k: v for k, v in conv.state_dict().items() if k != "att_bias"})
     monkeypatch.setattr(pt_typing, "WITH_TORCH_SCATTER", use_torch_scatter)
     torch.testing.assert_close(conv(x, edge_index), reference(x, edge_index))
 
 
 @pytest.mark.slow
-def test_torch_compile():
+def test_torch_compile(shuffled):
     batch = rows_to_graph(torch.randn(3, 4))
     conv = FeatureGATConv(1, 4, heads=2)
     expected = conv(batch.x, batch.edge_index)
@@ -347,7 +359,11 @@ def test_torch_compile():
         ({"in_channels": 0}, "in_channels must be a positive int, or -1"),
         ({"out_channels": -2}, r"out_channels must be a positive int \(got -2\)"),
         ({"heads": 0}, r"heads must be a positive int \(got 0\)"),
-        ({"dropout": 1.0}, r"dropout must be in \[0, 1\) \(got 1.0\)"),
+        ({"dropout": 1.0}, r"dropout must be a float in \[0, 1\) \(got 1.0\)"),
+        ({"in_channels": (2, 0)}, "in_channels must be a positive int, or -1"),
+        ({"in_channels": (2, 3, 4)}, r"in_channels must be an int or a \(source, target\) pair"),
+        ({"edge_dim": 0}, r"edge_dim must be None or a positive int \(got 0\)"),
+        ({"fill_value": "median"}, r"fill_value must be a number, a tensor or one of"),
         ({"negative_slope": -0.1}, "negative_slope must be a finite non-negative number"),
         ({"aggr": "mean"}, "aggr must be 'add'"),
         ({"node_dim": 0}, "node_dim is fixed"),
@@ -359,7 +375,7 @@ def test_rejects_bad_hyperparameters(kwargs, message):
         FeatureGATConv(**args)
 
 
-def test_rejects_bad_inputs():
+def test_rejects_bad_inputs(random_graph):
     conv = FeatureGATConv(3, 4)
     edge_index = random_graph(5, 8, seed=11)
     with pytest.raises(ValueError, match=r"x must have shape \[num_nodes, in_channels\]"):
@@ -374,7 +390,278 @@ def test_rejects_bad_inputs():
         conv(torch.randn(5, 3), edge_index[0])
     with pytest.raises(ValueError, match=r"outside \[0, 4\)"):
         conv(torch.randn(4, 3), edge_index.clamp(max=4).index_fill(1, torch.tensor([0]), 4))
-    with pytest.raises(ValueError, match="does not use edge features"):
-        conv(torch.randn(5, 3), edge_index, edge_attr=torch.randn(8, 2))
-    with pytest.raises(ValueError, match="does not support bipartite graphs"):
-        conv(torch.randn(5, 3), edge_index, size=(5, 7))
+    with pytest.raises(ValueError, match=r"size must be None or a pair of non-negative ints"):
+        conv(torch.randn(5, 3), edge_index, size=(5, -7))
+    with pytest.raises(ValueError, match=r"target node indices from .* outside \[0, 2\)"):
+        conv((torch.randn(5, 3), torch.randn(2, 3)), edge_index)
+    with pytest.raises(ValueError, match="x_dst must have 3 channels"):
+        conv((torch.randn(5, 3), torch.randn(5, 2)), edge_index)
+    with pytest.raises(ValueError, match="edge_index must be an integer tensor"):
+        conv(torch.randn(5, 3), edge_index.tolist())
+
+
+# GATConv conformance: default for default #####################################
+
+
+@pytest.fixture
+def gatconv_pair(tied_pair):
+    # GATConv and FeatureGATConv(att_bias=False) with one shared state.
+    return functools.partial(tied_pair, GATConv, FeatureGATConv, our_kwargs={"att_bias": False})
+
+
+def assert_same_call(reference, conv, x, edge_index, **kwargs):
+    # Outputs and the returned (edge_index, alpha) agree to 1e-6 in float32;
+    # every gradient agrees to 1e-6 in float64, where rounding does not blur
+    # the comparison of gradients in the hundreds.
+    def run(module, dtype):
+        module = copy.deepcopy(module).to(dtype)
+        inputs = tuple(None if t is None else t.detach().to(dtype).requires_grad_() for t in x)
+        arg = inputs if len(inputs) == 2 else inputs[0]
+        out, (ei, alpha) = module(arg, edge_index, return_attention_weights=True, **kwargs)
+        (out.square().sum() + alpha.square().sum()).backward()
+        grads = {name: p.grad for name, p in module.named_parameters()}
+        return out, ei, alpha, grads, [t.grad for t in inputs if t is not None]
+
+    for dtype in (torch.float32, torch.float64):
+        expected, expected_ei, expected_alpha, expected_grads, expected_x_grads = run(
+            reference, dtype
+        )
+        out, ei, alpha, grads, x_grads = run(conv, dtype)
+        torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+        assert torch.equal(ei, expected_ei)
+        torch.testing.assert_close(alpha, expected_alpha, rtol=0, atol=1e-6)
+    assert grads.keys() == expected_grads.keys()
+    assert len(x_grads) == len(expected_x_grads) == sum(t is not None for t in x)
+    for name, grad in grads.items():
+        torch.testing.assert_close(grad, expected_grads[name], rtol=0, atol=1e-6, msg=name)
+    for grad, expected_grad in zip(x_grads, expected_x_grads):
+        torch.testing.assert_close(grad, expected_grad, rtol=0, atol=1e-6)
+
+
+def graph_with_duplicates_and_loops(random_graph):
+    edge_index = random_graph(12, 40, seed=1)
+    # A repeated edge and existing self-loops, which add_self_loops replaces.
+    extra = torch.tensor([[3, 3, 5, 7], [4, 4, 5, 7]])
+    return torch.cat([edge_index, extra], dim=1)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+@pytest.mark.parametrize("concat", [True, False])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("graph", ["random", "complete", "complete-no-loops"])
+def test_defaults_equal_gatconv(heads, concat, residual, graph, random_graph, gatconv_pair):
+    torch.manual_seed(0)
+    if graph == "random":
+        x, edge_index = torch.randn(12, 5), graph_with_duplicates_and_loops(random_graph)
+    else:
+        batch = rows_to_graph(torch.randn(4, 5, 5), self_loops=graph == "complete")
+        x, edge_index = batch.x, batch.edge_index
+    reference, conv = gatconv_pair(5, 8, heads=heads, concat=concat, residual=residual)
+    assert conv.uses_fast_path(edge_index, x.size(0)) == (graph != "random")
+    assert_same_call(reference, conv, (x,), edge_index)
+
+
+@pytest.mark.parametrize("heads", [1, 4])
+@pytest.mark.parametrize("concat", [True, False])
+@pytest.mark.parametrize("residual", [False, True])
+def test_bipartite_equals_gatconv(heads, concat, residual, random_graph, gatconv_pair):
+    torch.manual_seed(1)
+    x_src, x_dst = torch.randn(9, 6), torch.randn(5, 3)
+    edge_index = random_graph(9, 30, seed=2, num_targets=5)
+    reference, conv = gatconv_pair((6, 3), 4, heads=heads, concat=concat, residual=residual)
+    assert conv.lin is None and conv.lin_src.in_channels == 6 and conv.lin_dst.in_channels == 3
+    assert repr(conv) == f"FeatureGATConv((6, 3), 4, heads={heads})"
+    assert_same_call(reference, conv, (x_src, x_dst), edge_index)
+    assert_same_call(reference, conv, (x_src, x_dst), edge_index, size=(9, 5))
+    # Without target features, the target term drops out of the score.
+    assert_same_call(reference, conv, (x_src, None), edge_index, size=(9, 5))
+
+
+def test_pair_input_on_a_shared_projection_equals_gatconv(random_graph, gatconv_pair):
+    x_src, x_dst = torch.randn(7, 4), torch.randn(3, 4)
+    edge_index = random_graph(7, 20, seed=3, num_targets=3)
+    reference, conv = gatconv_pair(4, 5, heads=2)
+    assert_same_call(reference, conv, (x_src, x_dst), edge_index)
+
+
+@pytest.mark.parametrize("edge_dim", [1, 3])
+@pytest.mark.parametrize("fill_value", [0.5, "tensor", "mean", "add", "max"])
+@pytest.mark.parametrize("heads", [1, 4])
+def test_edge_attr_equals_gatconv(edge_dim, fill_value, heads, random_graph, gatconv_pair):
+    torch.manual_seed(2)
+    x, edge_index = torch.randn(12, 3), graph_with_duplicates_and_loops(random_graph)
+    if fill_value == "tensor":
+        fill_value = torch.randn(edge_dim)
+    reference, conv = gatconv_pair(3, 4, heads=heads, edge_dim=edge_dim, fill_value=fill_value)
+    assert conv.lin_edge.weight.shape == (heads * 4, edge_dim)
+    assert conv.att_edge.shape == (1, heads, 4)
+    edge_attr = torch.randn(edge_index.size(1), edge_dim)
+    if edge_dim == 1:
+        edge_attr = edge_attr.view(-1)  # a 1-D edge weight, as GATConv takes it
+    # edge_attr is not an input of assert_same_call's gradient check; compare it here.
+    out, (ei, alpha) = conv(x, edge_index, edge_attr, return_attention_weights=True)
+    expected, (expected_ei, expected_alpha) = reference(
+        x, edge_index, edge_attr, return_attention_weights=True
+    )
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    assert torch.equal(ei, expected_ei)
+    torch.testing.assert_close(alpha, expected_alpha, rtol=0, atol=1e-6)
+    # The edge term moves the attention: without edge_attr it differs.
+    assert not torch.allclose(conv(x, edge_index), out, atol=1e-4)
+
+
+def test_edge_attr_on_a_complete_graph_takes_the_generic_path(gatconv_pair):
+    batch = rows_to_graph(torch.randn(3, 4, 2))
+    reference, conv = gatconv_pair(2, 4, heads=2, edge_dim=2)
+    edge_attr = torch.randn(batch.edge_index.size(1), 2)
+    torch.testing.assert_close(
+        conv(batch.x, batch.edge_index, edge_attr),
+        reference(batch.x, batch.edge_index, edge_attr),
+        rtol=0,
+        atol=1e-6,
+    )
+
+
+def test_add_self_loops_off_equals_gatconv(random_graph, gatconv_pair):
+    x, edge_index = torch.randn(12, 3), graph_with_duplicates_and_loops(random_graph)
+    reference, conv = gatconv_pair(3, 4, heads=2, add_self_loops=False)
+    assert_same_call(reference, conv, (x,), edge_index)
+
+
+def test_fast_path_returns_gatconv_edge_order_without_gathering(gatconv_pair):
+    # With add_self_loops=True, GATConv drops the graph's loops and appends one
+    # per node at the end; the dense path must return that order too.
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    batch = rows_to_graph(torch.randn(6, 5, 2))
+    reference, conv = gatconv_pair(2, 4, heads=3)
+    assert_same_call(reference, conv, (batch.x,), batch.edge_index)
+    _, (ei, _) = conv(batch.x, batch.edge_index, return_attention_weights=True)
+    assert torch.equal(ei[:, -30:], torch.arange(30).repeat(2, 1))
+
+    class Gathers(TorchDispatchMode):
+        # Records ops that read or write per edge: the generic path's signature.
+        names = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            if "index" in name or "gather" in name or "scatter" in name:
+                Gathers.names.add(name)
+            return func(*args, **(kwargs or {}))
+
+    with Gathers():
+        conv(batch.x, batch.edge_index)
+    assert Gathers.names == set()
+    with Gathers():
+        conv.fast_path = False
+        conv(batch.x, batch.edge_index)
+    assert Gathers.names  # the generic path does gather: the check can fail
+
+
+def test_static_form_with_self_loops_follows_gatconv_order():
+    torch.manual_seed(3)
+    rows = torch.randn(3, 5, 2)
+    x, template = to_static_graph(rows)
+    conv = FeatureGATConv(2, 4, heads=2)
+    out, (ei, alpha) = conv(x, template, return_attention_weights=True)
+    reference = GATConv(2, 4, heads=2)
+    reference.load_state_dict(conv.state_dict(), strict=False)
+    for b in range(3):
+        expected, (expected_ei, expected_alpha) = reference(
+            rows[b], template, return_attention_weights=True
+        )
+        assert torch.equal(ei, expected_ei)
+        torch.testing.assert_close(out[b], expected, rtol=0, atol=1e-6)
+        torch.testing.assert_close(alpha[b], expected_alpha, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["csr", "coo"])
+@pytest.mark.parametrize("bipartite", [False, True])
+def test_torch_sparse_adjacency_equals_gatconv(layout, bipartite, random_graph, gatconv_pair):
+    from torch_geometric.utils import coalesce, to_torch_coo_tensor, to_torch_csc_tensor
+
+    num_dst = 5 if bipartite else 9
+    # A sparse matrix holds each edge once: compare on a graph without repeats.
+    edge_index = coalesce(random_graph(9, 25, seed=4, num_targets=num_dst))
+    if layout == "csr":
+        adj = to_torch_csc_tensor(edge_index, size=(9, num_dst)).t()
+    else:
+        adj = to_torch_coo_tensor(edge_index.flip(0), size=(num_dst, 9))
+    if bipartite:
+        reference, conv = gatconv_pair((3, 2), 4, heads=2)
+        x = (torch.randn(9, 3), torch.randn(5, 2))
+    else:
+        reference, conv = gatconv_pair(3, 4, heads=2)
+        x = torch.randn(9, 3)
+    out, (adj_out, alpha) = conv(x, adj, return_attention_weights=True)
+    expected, (expected_adj, expected_alpha) = reference(x, adj, return_attention_weights=True)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(conv(x, edge_index), out, rtol=0, atol=1e-6)
+    assert adj_out.layout == adj.layout and adj_out.shape == expected_adj.shape
+    torch.testing.assert_close(alpha, expected_alpha, rtol=0, atol=1e-6)
+    torch.testing.assert_close(adj_out.to_dense(), expected_adj.to_dense(), rtol=0, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch_geometric.typing.WITH_TORCH_SPARSE, reason="needs torch_sparse")
+def test_sparse_tensor_equals_gatconv(random_graph, gatconv_pair):
+    from torch_geometric.typing import SparseTensor
+
+    x, edge_index = torch.randn(9, 3), random_graph(9, 25, seed=5)
+    adj = SparseTensor.from_edge_index(edge_index, sparse_sizes=(9, 9)).t()
+    reference, conv = gatconv_pair(3, 4, heads=2)
+    out, adj_out = conv(x, adj, return_attention_weights=True)
+    expected, expected_adj = reference(x, adj, return_attention_weights=True)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    torch.testing.assert_close(adj_out.to_dense(), expected_adj.to_dense(), rtol=0, atol=1e-6)
+    conv_edges = FeatureGATConv(3, 4, edge_dim=2)
+    edge_adj = SparseTensor.from_edge_index(edge_index, torch.randn(25, 2), (9, 9)).t()
+    with pytest.raises(NotImplementedError, match="add_self_loops"):
+        conv_edges(x, edge_adj)
+
+
+def test_sparse_tensor_is_refused_cleanly_without_torch_sparse(monkeypatch):
+    # Without torch_sparse, PyG's SparseTensor placeholder cannot be built;
+    # an index-like object of another type gets a clear error.
+    conv = FeatureGATConv(3, 4)
+    with pytest.raises(ValueError, match="edge_index must be an integer tensor"):
+        conv(torch.randn(4, 3), object())
+
+
+def test_gnn_explainer_masks_match_gatconv(random_graph, gatconv_pair):
+    from torch_geometric.explain.algorithm.utils import clear_masks, set_masks
+
+    x, edge_index = torch.randn(10, 3), random_graph(10, 30, seed=6)
+    reference, conv = gatconv_pair(3, 4, heads=2)
+    mask = torch.randn(edge_index.size(1))
+    outs = []
+    for module in (reference, conv):
+        set_masks(module, mask, edge_index, apply_sigmoid=True)
+        outs.append(module(x, edge_index))
+        clear_masks(module)
+    torch.testing.assert_close(outs[1], outs[0], rtol=0, atol=1e-6)
+    # The mask changes the result, and the complete graph keeps it too.
+    assert not torch.allclose(outs[1], conv(x, edge_index), atol=1e-4)
+    batch = rows_to_graph(torch.randn(2, 4, 3))
+    mask = torch.randn(batch.edge_index.size(1))
+    for module in (reference, conv):
+        set_masks(module, mask, batch.edge_index, apply_sigmoid=True)
+    torch.testing.assert_close(
+        conv(batch.x, batch.edge_index), reference(batch.x, batch.edge_index), rtol=0, atol=1e-6
+    )
+
+
+def test_state_dicts_load_between_gatconv_and_ours():
+    for args, kwargs in (
+        ((4, 3), {"heads": 2}),
+        (((4, 2), 3), {"heads": 2, "residual": True}),
+        ((4, 3), {"edge_dim": 5, "concat": False}),
+    ):
+        reference = GATConv(*args, **kwargs)
+        ours = FeatureGATConv(*args, **kwargs)  # with a score bias GATConv lacks
+        ours.load_state_dict(reference.state_dict())  # loads as a zero score bias
+        assert torch.equal(ours.att_bias, torch.zeros(kwargs["heads"] if "heads" in kwargs else 1))
+        plain = FeatureGATConv(*args, att_bias=False, **kwargs)
+        reference.load_state_dict(plain.state_dict())
+        assert {k: v.shape for k, v in plain.state_dict().items()} == {
+            k: v.shape for k, v in reference.state_dict().items()
+        }

@@ -7,17 +7,6 @@ from pyg_tabular.nn.conv import FeatureDiffGATConv
 from pyg_tabular.nn.dense import DenseFeatureDiffGATConv
 
 
-def adj_to_edge_index(adj):
-    b, i, j = adj.nonzero(as_tuple=True)
-    num_features = adj.size(-1)
-    return torch.stack([b * num_features + j, b * num_features + i])
-
-
-def random_adj(batch_size, num_features, seed, p=0.5):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(batch_size, num_features, num_features, generator=generator) < p
-
-
 def test_repr_and_parameter_names_match_the_sparse_layer():
     for shared in (True, False):
         dense = DenseFeatureDiffGATConv(1, 8, heads=4, shared_attention=shared)
@@ -31,7 +20,9 @@ def test_repr_and_parameter_names_match_the_sparse_layer():
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("heads,concat", [(1, True), (3, True), (3, False)])
 @pytest.mark.parametrize("in_channels", [1, 6])
-def test_equals_sparse_layer_on_complete_and_masked_graphs(shared, heads, concat, in_channels):
+def test_equals_sparse_layer_on_complete_and_masked_graphs(
+    shared, heads, concat, in_channels, adj_to_edge_index, random_adj
+):
     torch.manual_seed(0)
     rows = torch.randn(4, 5, in_channels, dtype=torch.float64)
     sparse = FeatureDiffGATConv(
@@ -64,7 +55,7 @@ def test_state_dict_loads_back_into_the_sparse_layer():
     torch.testing.assert_close(dense(rows).reshape(-1, 6), sparse(batch.x, batch.edge_index))
 
 
-def test_no_pair_tensor_forward_or_backward():
+def test_no_pair_tensor_forward_or_backward(random_adj):
     batch_size, num_features, heads, channels = 4, 12, 2, 8
 
     class LargestTensor(TorchDispatchMode):
@@ -89,7 +80,7 @@ def test_targets_without_neighbours_get_zeros_never_nan():
     rows = torch.randn(2, 4, 1, dtype=torch.float64, requires_grad=True)
     adj = torch.zeros(4, 4, dtype=torch.bool)
     adj[0, 1] = adj[2, 2] = True
-    conv = DenseFeatureDiffGATConv(1, 3, heads=2).double()
+    conv = DenseFeatureDiffGATConv(1, 3, heads=2, add_self_loops=False).double()
     out, alpha = conv(rows, adj, return_attention_weights=True)
     assert alpha.shape == (2, 2, 4, 4)
     torch.testing.assert_close(out[:, [1, 3]], conv.bias.expand(2, 2, -1))
@@ -98,7 +89,7 @@ def test_targets_without_neighbours_get_zeros_never_nan():
     assert torch.isfinite(rows.grad).all()
 
 
-def test_permuting_features_permutes_outputs():
+def test_permuting_features_permutes_outputs(random_adj):
     torch.manual_seed(3)
     rows, adj = torch.randn(3, 6, 2), random_adj(3, 6, seed=4)
     perm = torch.randperm(6)
@@ -116,7 +107,7 @@ def test_empty_batch_and_one_feature():
 
 
 @pytest.mark.parametrize("shared", [True, False])
-def test_gradcheck(shared):
+def test_gradcheck(shared, random_adj):
     torch.manual_seed(5)
     rows = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
     adj = random_adj(2, 4, seed=6)
@@ -132,7 +123,7 @@ def test_gradcheck(shared):
 
 
 @pytest.mark.slow
-def test_torch_compile_without_graph_breaks():
+def test_torch_compile_without_graph_breaks(random_adj):
     conv = DenseFeatureDiffGATConv(1, 4, heads=2)
     rows, adj = torch.randn(3, 5, 1), random_adj(3, 5, seed=7)
     explanation = torch._dynamo.explain(conv)(rows, adj)
@@ -152,3 +143,18 @@ def test_rejects_bad_inputs():
         conv(torch.randn(3, 5, 2), torch.ones(3, 5))
     with pytest.raises(ValueError, match="out_channels must be a positive int"):
         DenseFeatureDiffGATConv(2, 0)
+
+
+def test_dense_gat_conv_call_masks_and_adds_loops(random_adj):
+    torch.manual_seed(8)
+    conv = DenseFeatureDiffGATConv(2, 3, heads=2)
+    torch.nn.init.normal_(conv.bias)
+    rows, adj = torch.randn(3, 5, 2), random_adj(3, 5, seed=9)
+    mask = torch.ones(3, 5, dtype=torch.bool)
+    mask[2, 3:] = False
+    out = conv(rows, adj, mask)
+    assert torch.equal(out[2, 3:], torch.zeros_like(out[2, 3:]))
+    torch.testing.assert_close(out[mask], conv(rows, adj)[mask])
+    loops = adj | torch.eye(5, dtype=torch.bool)
+    torch.testing.assert_close(conv(rows, adj), conv(rows, loops, add_loop=False))
+    assert conv(rows[0], adj[0]).shape == (1, 5, 6)

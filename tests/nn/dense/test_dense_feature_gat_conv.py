@@ -1,22 +1,12 @@
+import functools
+
 import pytest
 import torch
-from torch_geometric.nn import DenseGATConv
+from torch_geometric.nn import DenseGATConv, GATConv
 
 from pyg_tabular.data import rows_to_graph
 from pyg_tabular.nn.conv import FeatureGATConv
 from pyg_tabular.nn.dense import DenseFeatureGATConv
-
-
-def adj_to_edge_index(adj):
-    # adj [B, F, F], entry [b, i, j] = edge j -> i, as one batched graph.
-    b, i, j = adj.nonzero(as_tuple=True)
-    num_features = adj.size(-1)
-    return torch.stack([b * num_features + j, b * num_features + i])
-
-
-def random_adj(batch_size, num_features, seed, p=0.5):
-    generator = torch.Generator().manual_seed(seed)
-    return torch.rand(batch_size, num_features, num_features, generator=generator) < p
 
 
 def test_repr_and_parameter_names_match_the_sparse_layer():
@@ -45,7 +35,9 @@ def test_equals_sparse_layer_on_the_complete_graph(heads, concat, in_channels):
     # Shuffled edges force the message-passing path of the sparse layer.
     order = torch.randperm(batch.edge_index.size(1))
     edge_index = batch.edge_index[:, order]
-    expected, (_, expected_alpha) = sparse(batch.x, edge_index, return_attention_weights=True)
+    expected, (edge_index, expected_alpha) = sparse(
+        batch.x, edge_index, return_attention_weights=True
+    )
     torch.testing.assert_close(out.reshape(-1, out.size(-1)), expected)
     b, i = edge_index[1] // 6, edge_index[1] % 6
     torch.testing.assert_close(alpha[b, :, i, edge_index[0] % 6], expected_alpha)
@@ -53,7 +45,9 @@ def test_equals_sparse_layer_on_the_complete_graph(heads, concat, in_channels):
 
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("add_self_loops", [False, True])
-def test_equals_sparse_layer_on_masked_graphs(shared, add_self_loops):
+def test_equals_sparse_layer_on_masked_graphs(
+    shared, add_self_loops, adj_to_edge_index, random_adj
+):
     torch.manual_seed(1)
     rows = torch.randn(4, 7, 2, dtype=torch.float64)
     adj = random_adj(1 if shared else 4, 7, seed=2)
@@ -78,25 +72,23 @@ def test_state_dict_loads_back_into_the_sparse_layer():
     torch.testing.assert_close(dense(rows).reshape(-1, 8), sparse(batch.x, batch.edge_index))
 
 
-def test_equals_pyg_dense_gat_conv_without_score_bias():
+def test_equals_pyg_dense_gat_conv_without_score_bias(random_adj):
     torch.manual_seed(2)
     rows = torch.randn(3, 6, 4)
     adj = random_adj(3, 6, seed=3) | torch.eye(6, dtype=torch.bool)  # no empty row
     reference = DenseGATConv(4, 5, heads=3)
     dense = DenseFeatureGATConv(4, 5, heads=3, att_bias=False)
-    state = reference.state_dict()
-    state["att_src"], state["att_dst"] = state["att_src"][0], state["att_dst"][0]
-    dense.load_state_dict(state)
+    dense.load_state_dict(reference.state_dict())  # its [1, 1, H, C] vectors reshape
     expected = reference(rows, adj.float(), add_loop=False)
     torch.testing.assert_close(dense(rows, adj), expected, rtol=0, atol=1e-6)
 
 
-def test_targets_without_neighbours_get_zeros_never_nan():
+def test_targets_without_neighbours_get_zeros_never_nan(random_adj):
     rows = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
     adj = random_adj(3, 4, seed=4)
     adj[1, 2] = False
     adj[2] = False  # a row with no edge at all
-    conv = DenseFeatureGATConv(2, 3, heads=2).double()
+    conv = DenseFeatureGATConv(2, 3, heads=2, add_self_loops=False).double()
     torch.nn.init.normal_(conv.bias)
     out, alpha = conv(rows, adj, return_attention_weights=True)
     assert torch.isfinite(out).all()
@@ -119,7 +111,7 @@ def test_attention_shape_and_range():
     torch.testing.assert_close(alpha.sum(-1), torch.ones(5, 3, 6))
 
 
-def test_permuting_features_permutes_outputs():
+def test_permuting_features_permutes_outputs(random_adj):
     torch.manual_seed(5)
     rows, adj = torch.randn(3, 6, 2), random_adj(3, 6, seed=6)
     perm = torch.randperm(6)
@@ -154,7 +146,7 @@ def test_dropout_and_reset_parameters():
         assert torch.equal(a, b)
 
 
-def test_gradcheck():
+def test_gradcheck(random_adj):
     torch.manual_seed(8)
     rows = torch.randn(2, 4, 2, dtype=torch.float64, requires_grad=True)
     adj = random_adj(2, 4, seed=9)
@@ -170,7 +162,7 @@ def test_gradcheck():
 
 
 @pytest.mark.slow
-def test_torch_compile_without_graph_breaks():
+def test_torch_compile_without_graph_breaks(random_adj):
     conv = DenseFeatureGATConv(1, 4, heads=2)
     rows, adj = torch.randn(3, 5, 1), random_adj(3, 5, seed=10)
     explanation = torch._dynamo.explain(conv)(rows, adj)
@@ -185,12 +177,113 @@ def test_torch_compile_without_graph_breaks():
 def test_rejects_bad_inputs():
     conv = DenseFeatureGATConv(1, 4)
     with pytest.raises(ValueError, match=r"x must have shape \[batch_size, num_features"):
-        conv(torch.randn(3, 5))
+        conv(torch.randn(5))
+    with pytest.raises(ValueError, match=r"mask must have shape \[3, 5\] or \[5\]"):
+        conv(torch.randn(3, 5, 1), None, torch.ones(3, 4))
     with pytest.raises(ValueError, match=r"adj must have shape \[5, 5\]"):
         conv(torch.randn(3, 5, 1), torch.ones(5, 4))
     with pytest.raises(ValueError, match="adj must hold one graph or one per row"):
         conv(torch.randn(3, 5, 1), torch.ones(2, 5, 5))
     with pytest.raises(ValueError, match="adj must be a torch.Tensor"):
         conv(torch.randn(3, 5, 1), [[1]])
-    with pytest.raises(ValueError, match=r"dropout must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"dropout must be a float in \[0, 1\)"):
         DenseFeatureGATConv(1, 4, dropout=-0.1)
+
+
+# DenseGATConv's call ##########################################################
+
+
+@pytest.fixture
+def dense_pair(tied_pair):
+    # DenseGATConv and DenseFeatureGATConv with one shared state.
+    return functools.partial(tied_pair, DenseGATConv, DenseFeatureGATConv)
+
+
+@pytest.mark.parametrize("heads,concat", [(1, True), (4, True), (4, False)])
+@pytest.mark.parametrize("add_loop", [True, False])
+def test_equals_dense_gat_conv_call_for_call(heads, concat, add_loop, random_adj, dense_pair):
+    reference, dense = dense_pair(4, 5, heads=heads, concat=concat)
+    assert dense.att_src.shape == (1, heads, 5)  # saved in GATConv's layout
+    rows = torch.randn(3, 6, 4)
+    adj = random_adj(3, 6, seed=11) | torch.eye(6, dtype=torch.bool)  # no empty row
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[1, 4:] = False
+    for args in ((rows, adj.float()), (rows, adj.float(), mask), (rows, adj[0].float(), None)):
+        expected = reference(*args, add_loop=add_loop)
+        torch.testing.assert_close(dense(*args, add_loop=add_loop), expected, rtol=0, atol=1e-6)
+    # A positional mask lands in the mask slot, and add_loop is the fourth argument.
+    expected = reference(rows, adj.float(), mask, add_loop)
+    out = dense(rows, adj.float(), mask, add_loop)
+    assert isinstance(out, torch.Tensor)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    assert torch.equal(out[1, 4:], torch.zeros_like(out[1, 4:]))
+
+
+def test_add_loop_changes_an_adjacency_without_loops(random_adj, dense_pair):
+    _, dense = dense_pair(2, 3, heads=2)
+    rows, adj = torch.randn(2, 5, 2), random_adj(2, 5, seed=12)
+    adj = adj & ~torch.eye(5, dtype=torch.bool)
+    with_loops = adj | torch.eye(5, dtype=torch.bool)
+    torch.testing.assert_close(dense(rows, adj), dense(rows, with_loops, add_loop=False))
+    assert not torch.allclose(dense(rows, adj), dense(rows, adj, add_loop=False))
+    # A layer built without self-loops keeps the adjacency as given.
+    plain = DenseFeatureGATConv(2, 3, heads=2, add_self_loops=False)
+    plain.load_state_dict(dense.state_dict())
+    torch.testing.assert_close(plain(rows, adj), dense(rows, adj, add_loop=False))
+
+
+def test_two_dimensional_inputs_and_one_element_mask(dense_pair):
+    reference, dense = dense_pair(3, 4, heads=2)
+    x, adj = torch.randn(5, 3), (torch.rand(5, 5) < 0.5).float()
+    out = dense(x, adj)
+    assert out.shape == (1, 5, 8)  # as DenseGATConv: one graph of a batch of one
+    torch.testing.assert_close(out, reference(x, adj), rtol=0, atol=1e-6)
+    one_node = dense(torch.randn(1, 1, 3), torch.ones(1, 1), torch.tensor([[True]]))
+    assert isinstance(one_node, torch.Tensor) and one_node.shape == (1, 1, 8)
+    mask = torch.tensor([True, True, False, True, False])
+    torch.testing.assert_close(dense(x, adj, mask), reference(x, adj, mask), rtol=0, atol=1e-6)
+
+
+def test_loads_gatconv_dense_gatconv_and_sparse_twin_states():
+    rows = torch.randn(2, 4, 3)
+    batch = rows_to_graph(rows)
+    sparse = GATConv(3, 4, heads=2)
+    with torch.no_grad():
+        sparse.att_src.normal_()
+    dense = DenseFeatureGATConv(3, 4, heads=2)
+    dense.load_state_dict(sparse.state_dict())  # no att_bias: a zero score bias
+    assert torch.equal(dense.att_bias, torch.zeros(2))
+    torch.testing.assert_close(dense(rows).reshape(-1, 8), sparse(batch.x, batch.edge_index))
+    twin = FeatureGATConv(3, 4, heads=2)
+    torch.nn.init.normal_(twin.att_bias)
+    dense.load_state_dict(twin.state_dict())
+    torch.testing.assert_close(dense(rows).reshape(-1, 8), twin(batch.x, batch.edge_index))
+    reference = DenseGATConv(3, 4, heads=2)
+    reference.att_src.data = dense.att_src.data.view(1, 1, 2, 4)  # back the other way
+    with pytest.raises(RuntimeError, match="size mismatch"):
+        reference.load_state_dict(dense.state_dict(), strict=False)
+
+
+@pytest.mark.parametrize("heads,concat", [(1, True), (4, False)])
+def test_padded_batch_equals_the_sparse_layer_with_defaults(heads, concat):
+    # Two graphs of 3 and 2 nodes, padded to 3: the sparse layer (self-loops
+    # added) and the dense twin (add_loop=True) agree on the real nodes, and
+    # the padding node's output is zero.
+    torch.manual_seed(9)
+    sparse = FeatureGATConv(6, 5, heads=heads, concat=concat)
+    torch.nn.init.normal_(sparse.att_bias)
+    torch.nn.init.normal_(sparse.bias)
+    dense = DenseFeatureGATConv(6, 5, heads=heads, concat=concat)
+    dense.load_state_dict(sparse.state_dict())
+    x = torch.randn(5, 6)
+    edge_index = torch.tensor([[0, 1, 1, 2, 3, 4], [1, 0, 2, 1, 4, 3]])
+    expected = sparse(x, edge_index)
+    padded = torch.cat([x, x.new_zeros(1, 6)]).view(2, 3, 6)
+    adj = torch.tensor([[[0, 1, 0], [1, 0, 1], [0, 1, 0]], [[0, 1, 0], [1, 0, 0], [0, 0, 0]]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    out = dense(padded, adj.float(), mask)
+    assert torch.equal(out[1, 2], torch.zeros_like(out[1, 2]))
+    torch.testing.assert_close(out.view(6, -1)[:-1], expected)
+    # One adjacency and one mask [F] broadcast over the batch.
+    shared = dense(padded, adj[0].float(), torch.tensor([True, False, True]))
+    assert shared.shape == (2, 3, out.size(-1)) and (shared[:, 1] == 0).all()

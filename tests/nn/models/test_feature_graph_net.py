@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from pyg_tabular.data import fully_connected_edge_index
-from pyg_tabular.nn.models import FeatureGraphNet
-from pyg_tabular.nn.models.feature_graph_net import LAYERS
+from pyg_tabular.nn.models import LAYER_KINDS, FeatureGraphNet, register_layer
+from pyg_tabular.nn.models.layer_kind import DEPRECATED_LAYERS, LAYERS
 
 CARDS = [4, 3]
 
@@ -25,7 +25,7 @@ def test_shapes_and_attention(layer, out_channels):
     numeric, categorical = _inputs()
     out, attention = model(numeric, categorical, return_attention_weights=True)
     assert out.shape == (6, out_channels)
-    heads = 1 if layer == "gfa" else 2
+    heads = 2
     assert [a.shape for a in attention] == [(6, heads, 5, 5)] * 2
     for alpha in attention:
         assert torch.allclose(alpha.sum(-1), torch.ones(6, heads, 5), atol=1e-5)
@@ -34,7 +34,7 @@ def test_shapes_and_attention(layer, out_channels):
     assert torch.allclose(matrix.sum(-1), torch.ones(5), atol=1e-5)
 
 
-@pytest.mark.parametrize("layer", ["gat", "gfa", "advanced", "gatconv"])
+@pytest.mark.parametrize("layer", ["feature-gat", "feature-diff-split", "gatconv"])
 @pytest.mark.parametrize("readout", ["flatten", "mean"])
 def test_an_empty_batch_gives_an_empty_output(layer, readout):
     # A DDP rank can get an empty slice of a small global batch.
@@ -88,7 +88,7 @@ def test_missing_numerics_are_absent_nodes(layer):
 
 def test_missing_gradient_is_finite():
     torch.manual_seed(0)
-    model = FeatureGraphNet(3, CARDS, 1, layer="gat", channels=8, heads=2)
+    model = FeatureGraphNet(3, CARDS, 1, layer="feature-gat", channels=8, heads=2)
     numeric, categorical = _inputs(4)
     numeric[:, 0] = float("nan")
     model(numeric, categorical).sum().backward()
@@ -116,43 +116,126 @@ def test_numeric_embedding_and_options():
     assert only_numeric(numeric).shape == (3, 1)
     only_categorical = FeatureGraphNet(0, CARDS, 2)
     assert only_categorical(None, categorical).shape == (3, 2)
-    hier = FeatureGraphNet(3, CARDS, layer="advanced-hier", num_groups=3)
+    hier = FeatureGraphNet(3, CARDS, layer="feature-diff-split", num_groups=3)
     assert hier.layers[0].pool.num_groups == 3
+    assert FeatureGraphNet(3, CARDS, num_groups="auto").layers[0].pool.num_groups == 2
+    assert FeatureGraphNet(3, CARDS).layers[0].pool is None
 
 
 def test_user_template():
     torch.manual_seed(0)
     template = fully_connected_edge_index(5, self_loops=False)
     numeric, categorical = _inputs(3)
-    for layer in ("gat", "gatconv"):
+    for layer in ("feature-gat", "gatconv"):
         model = FeatureGraphNet(3, CARDS, layer=layer, edge_index=template)
         _, attention = model(numeric, categorical, return_attention_weights=True)
         diagonal = attention[0].diagonal(dim1=-2, dim2=-1)
         assert (diagonal == 0).all()
 
 
-def test_dense_and_pyg_layers_share_the_graph_layout():
-    # "gfa" is the one-head GAT score with bias: identical to "gat" with heads=1.
-    torch.manual_seed(0)
-    gfa = FeatureGraphNet(3, CARDS, layer="gfa", channels=8).eval()
-    torch.manual_seed(0)
-    gat = FeatureGraphNet(3, CARDS, layer="gat", channels=8, heads=1).eval()
+def _same_model(a, b, numeric, categorical):
+    state_a, state_b = a.state_dict(), b.state_dict()
+    assert list(state_a) == list(state_b)
+    for key in state_a:
+        assert torch.equal(state_a[key], state_b[key]), key
+    assert torch.equal(a.eval()(numeric, categorical), b.eval()(numeric, categorical))
+
+
+# The old name, the kind it stands for and the options it implied.
+RENAMED = [
+    ("gat", "feature-gat", {}),
+    ("diff", "feature-diff", {}),
+    ("gfa", "feature-gat", {"heads": 1}),
+    ("advanced", "feature-diff-split", {}),
+    ("advanced-hier", "feature-diff-split", {"num_groups": 2}),
+    ("gatv2", "gatv2conv", {}),
+    ("transformer", "transformerconv", {}),
+]
+
+
+@pytest.mark.parametrize("old, new, options", RENAMED)
+def test_old_layer_names_build_the_same_model_and_name_the_new_kind(old, new, options):
     numeric, categorical = _inputs(4)
-    assert torch.allclose(gfa(numeric, categorical), gat(numeric, categorical))
+    torch.manual_seed(0)
+    with pytest.warns(FutureWarning, match=f"use layer='{new}'"):
+        legacy = FeatureGraphNet(3, CARDS, layer=old, channels=8)
+    torch.manual_seed(0)
+    renamed = FeatureGraphNet(3, CARDS, layer=new, channels=8, **options)
+    assert legacy.layer == new and repr(legacy) == repr(renamed)
+    _same_model(legacy, renamed, numeric, categorical)
+
+
+def test_every_old_name_is_covered():
+    assert {old for old, _, _ in RENAMED} == set(DEPRECATED_LAYERS)
+    assert not set(DEPRECATED_LAYERS) & set(LAYERS)
+
+
+def test_kinds_build_the_conv_they_are_named_after():
+    from torch_geometric.nn import GATConv, GATv2Conv, TransformerConv
+
+    from pyg_tabular.nn.dense import DenseFeatureDiffGATConv, DenseFeatureGATConv
+
+    expected = {
+        "feature-gat": DenseFeatureGATConv,
+        "feature-diff": DenseFeatureDiffGATConv,
+        "feature-diff-split": DenseFeatureDiffGATConv,
+        "gatconv": GATConv,
+        "gatv2conv": GATv2Conv,
+        "transformerconv": TransformerConv,
+    }
+    assert set(expected) == set(LAYERS)
+    for layer, conv_type in expected.items():
+        model = FeatureGraphNet(3, CARDS, layer=layer, channels=8, heads=2)
+        assert type(model.layers[0].conv) is conv_type, layer
+    split = FeatureGraphNet(3, CARDS, layer="feature-diff-split", channels=8, heads=2)
+    assert split.layers[0].conv.out_channels == 4 and split.layers[0].proj is None
+
+
+def test_a_registered_conv_plugs_into_the_same_block():
+    from torch_geometric.nn import GATConv
+
+    def build(channels, heads, dropout):
+        # GATConv with its own defaults (self-loops added): the user's choice.
+        return GATConv(channels, channels, heads, dropout=dropout)
+
+    register_layer("user-gatconv-loops", build, description="GATConv with self-loops")
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            register_layer("user-gatconv-loops", build)
+        with pytest.raises(ValueError, match="deprecated alias"):
+            register_layer("gfa", build)
+        torch.manual_seed(0)
+        mine = FeatureGraphNet(3, CARDS, 2, layer="user-gatconv-loops", channels=8, heads=2)
+        torch.manual_seed(0)
+        ours = FeatureGraphNet(3, CARDS, 2, layer="gatconv", channels=8, heads=2)
+        # Same parameters and the same block around the conv (projection from
+        # the inferred width H*C back to C, LayerNorm, readout).
+        assert [p.shape for p in mine.parameters()] == [p.shape for p in ours.parameters()]
+        ours.load_state_dict(mine.state_dict())
+        numeric, categorical = _inputs(3)
+        # The complete template already holds the self-loops, so GATConv's
+        # own self-loop handling gives the same graph and the same function.
+        torch.testing.assert_close(
+            mine.eval()(numeric, categorical), ours.eval()(numeric, categorical)
+        )
+    finally:
+        del LAYER_KINDS["user-gatconv-loops"]
 
 
 def test_reset_parameters_is_deterministic():
     torch.manual_seed(1)
-    a = FeatureGraphNet(3, CARDS, layer="advanced-hier")
+    a = FeatureGraphNet(3, CARDS, layer="feature-diff-split", num_groups=2)
     torch.manual_seed(1)
-    b = FeatureGraphNet(3, CARDS, layer="advanced-hier")
+    b = FeatureGraphNet(3, CARDS, layer="feature-diff-split", num_groups=2)
     for (name, p), q in zip(a.named_parameters(), b.parameters()):
         assert torch.equal(p, q), name
 
 
 def test_repr():
-    model = FeatureGraphNet(3, CARDS, 2, layer="diff", heads=2)
-    assert repr(model) == "FeatureGraphNet(5, 2, layer='diff', num_layers=2, channels=16, heads=2)"
+    model = FeatureGraphNet(3, CARDS, 2, layer="feature-diff", heads=2)
+    assert repr(model) == (
+        "FeatureGraphNet(5, 2, layer='feature-diff', num_layers=2, channels=16, heads=2)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -167,13 +250,13 @@ def test_repr():
         ({"num_layers": -1}, "num_layers"),
         ({"layer": "gcn"}, "layer must be one of"),
         ({"heads": 0}, "heads"),
-        ({"layer": "advanced", "channels": 10, "heads": 4}, "divisible"),
+        ({"layer": "feature-diff-split", "channels": 10, "heads": 4}, "divisible"),
         ({"dropout": 1.0}, "dropout"),
         ({"numeric_embedding": "one"}, "numeric_embedding"),
         ({"readout": "max"}, "readout"),
         ({"head_channels": -1}, "head_channels"),
-        ({"num_groups": 2}, "num_groups applies"),
-        ({"layer": "advanced-hier", "num_groups": 0}, "num_groups"),
+        ({"num_groups": 0}, "num_groups"),
+        ({"num_groups": "many"}, "num_groups"),
         ({"edge_index": torch.tensor([[0], [9]])}, "edge_index"),
     ],
 )

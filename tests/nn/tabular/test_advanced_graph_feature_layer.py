@@ -4,6 +4,7 @@ import itertools
 import pytest
 import torch
 
+from pyg_tabular.nn.pool import FeatureGroupPool
 from pyg_tabular.nn.tabular import AdvancedGraphFeatureLayer
 
 BACKENDS = ["dense", "sparse"]
@@ -408,3 +409,30 @@ def test_keras_doc_compositions_train_on_real_data(breast_cancer, hierarchical):
     with torch.no_grad():
         after = float(loss_fn(model(x).squeeze(-1), y))
     assert after < 0.5 * before
+
+
+def test_hierarchical_step_is_a_feature_group_pool():
+    module = randomize(build(hierarchical=True))
+    assert isinstance(module.group_pool, FeatureGroupPool)
+    assert module.grouping_matrix is module.group_pool.assignment_logits
+    # The pool's own forward is what the layer's groups are made of.
+    z = torch.randn(4, 5, 6)
+    expected = torch.einsum("fg,bfe->bge", module.grouping_matrix.softmax(-1), z)
+    torch.testing.assert_close(module.group_pool(z), expected)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_state_dict_with_the_old_grouping_key_still_loads(lazy):
+    source = randomize(build(hierarchical=True), seed=3)
+    old = dict(source.state_dict())
+    old["grouping_matrix"] = old.pop("group_pool.assignment_logits")
+    if lazy:
+        target = AdvancedGraphFeatureLayer(
+            embed_dim=6, num_heads=2, hierarchical=True, num_groups=3
+        )
+    else:
+        target = build(hierarchical=True)
+    target.load_state_dict(old)
+    torch.testing.assert_close(target.grouping_matrix, source.grouping_matrix)
+    x = torch.randn(4, 5)
+    torch.testing.assert_close(target(x), source(x))

@@ -145,10 +145,10 @@ def test_empty_leading_dimension():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"num_features": 0}, r"num_features must be positive \(got 0\)"),
-        ({"num_features": -3}, r"num_features must be positive \(got -3\)"),
-        ({"num_features": 2.5}, r"num_features must be an integer \(got 2.5\)"),
-        ({"num_features": True}, r"num_features must be an integer \(got True\)"),
+        ({"num_features": 0}, r"num_features must be a positive int \(got 0\)"),
+        ({"num_features": -3}, r"num_features must be a positive int \(got -3\)"),
+        ({"num_features": 2.5}, r"num_features must be a positive int \(got 2.5\)"),
+        ({"num_features": True}, r"num_features must be a positive int \(got True\)"),
         ({"num_features": 4, "activation": "glu"}, r"activation must be one of .*got 'glu'"),
         ({"num_features": 4, "activation": "nope"}, r"activation must be one of .*got 'nope'"),
     ],

@@ -151,6 +151,22 @@ def test_training_updates_running_stats_like_torch_batchnorm():
     assert int(norm.num_batches_tracked) == 1
 
 
+def test_two_row_training_batch_updates_running_stats():
+    # Two rows are the fewest from which batch statistics exist: they must
+    # reach the running statistics (only one row, or none, may skip them).
+    torch.manual_seed(0)
+    module = randomize(RowAttention(4, 3)).train()
+    x = torch.randn(2, 4)
+    hidden = torch.relu(module.attention_net[0](x)).detach()
+    norm = module.attention_net[2]
+    mean_before, var_before = norm.running_mean.clone(), norm.running_var.clone()
+    module(x)
+    torch.testing.assert_close(norm.running_mean, 0.99 * mean_before + 0.01 * hidden.mean(0))
+    expected_var = 0.99 * var_before + 0.01 * hidden.var(0, unbiased=True)
+    torch.testing.assert_close(norm.running_var, expected_var)
+    assert int(norm.num_batches_tracked) == 1
+
+
 @pytest.mark.parametrize("training", [False, True])
 @pytest.mark.parametrize("normalize", ["batch", "sigmoid"])
 def test_single_row(training, normalize):
@@ -195,12 +211,12 @@ def test_eval_is_deterministic_and_train_differs():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"feature_dim": 0}, r"feature_dim must be positive \(got 0\)"),
-        ({"feature_dim": -2}, r"feature_dim must be positive \(got -2\)"),
-        ({"feature_dim": 4.0}, r"feature_dim must be an integer \(got 4.0\)"),
-        ({"feature_dim": 4, "hidden_dim": 0}, r"hidden_dim must be positive \(got 0\)"),
-        ({"feature_dim": 4, "hidden_dim": -1}, r"hidden_dim must be positive \(got -1\)"),
-        ({"feature_dim": 4, "hidden_dim": "2"}, r"hidden_dim must be an integer or None"),
+        ({"feature_dim": 0}, r"feature_dim must be a positive int \(got 0\)"),
+        ({"feature_dim": -2}, r"feature_dim must be a positive int \(got -2\)"),
+        ({"feature_dim": 4.0}, r"feature_dim must be a positive int \(got 4.0\)"),
+        ({"feature_dim": 4, "hidden_dim": 0}, r"hidden_dim must be a positive int \(got 0\)"),
+        ({"feature_dim": 4, "hidden_dim": -1}, r"hidden_dim must be a positive int \(got -1\)"),
+        ({"feature_dim": 4, "hidden_dim": "2"}, r"hidden_dim must be a positive int \(got '2'\)"),
         ({"feature_dim": 4, "normalize": "row"}, r"normalize must be one of .*got 'row'"),
     ],
 )

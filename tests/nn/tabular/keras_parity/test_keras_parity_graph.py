@@ -1,8 +1,9 @@
 """Same weights, same function: our feature-graph modules against kerasfactory's layers.
 
-Runs only where keras and kerasfactory are installed (not in the test venv):
+Needs keras and kerasfactory (``scripts/test.sh`` installs them, so CI runs
+these tests); skipped where they are missing:
 
-    KERAS_BACKEND=torch /work/kvenv/bin/python -m pytest tests/nn/tabular/keras_parity -q
+    KERAS_BACKEND=torch python -m pytest tests/nn/tabular/keras_parity -q
 """
 
 import os

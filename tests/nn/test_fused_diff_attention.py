@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from pyg_tabular.nn._fused_diff_attention import FusedDiffAttention
 from pyg_tabular.nn.functional import masked_softmax
-from pyg_tabular.nn.tabular.advanced_graph_feature_layer import _SharedDiffAttention
 
 B, H, NUM_FEATURES = 3, 2, 5
 
@@ -44,7 +44,7 @@ def test_gradcheck(adj_index, use):
     adj = adjacencies()[adj_index]
 
     def fn(node_dst, node_src, coef, x):
-        sums, alpha = _SharedDiffAttention.apply(node_dst, node_src, coef, x, adj, 0.0)
+        sums, alpha = FusedDiffAttention.apply(node_dst, node_src, coef, x, adj, 0.0)
         weights = torch.arange(alpha.numel(), dtype=alpha.dtype).view_as(alpha).sin()
         if use == "sums":
             return sums
@@ -60,7 +60,7 @@ def test_matches_plain_autograd(adj_index):
     adj = adjacencies()[adj_index]
     args = inputs()
     upstream = torch.randn(B, H, NUM_FEATURES, 2, dtype=torch.float64)
-    sums, alpha = _SharedDiffAttention.apply(*args, adj, 0.0)
+    sums, alpha = FusedDiffAttention.apply(*args, adj, 0.0)
     grads = torch.autograd.grad((sums * upstream).sum(), args)
     ref_sums, ref_alpha = reference(*args, adj)
     ref_grads = torch.autograd.grad((ref_sums * upstream).sum(), args)
@@ -73,7 +73,7 @@ def test_matches_plain_autograd(adj_index):
 def test_dropout_gradients_match_autograd_with_the_same_mask():
     args = inputs()
     torch.manual_seed(5)
-    sums, dropped = _SharedDiffAttention.apply(*args, None, 0.3)
+    sums, dropped = FusedDiffAttention.apply(*args, None, 0.3)
     upstream = torch.randn_like(sums)
     grads = torch.autograd.grad((sums * upstream).sum(), args)
     _, alpha = reference(*args, None)

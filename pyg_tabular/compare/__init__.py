@@ -1,0 +1,82 @@
+r"""The GATConv comparison: feature-graph models against PyG's ``GATConv``,
+an MLP and gradient boosting, on a named dataset or a user's own table.
+
+Every model sees the same seeded splits, the same standardisation (fitted on
+the train rows), the same optimiser, epoch budget and early stopping on the
+validation split. The test metric is taken at the best validation epoch.
+
+- :mod:`~pyg_tabular.compare.tasks`: datasets and tables → :class:`Task`;
+- :mod:`~pyg_tabular.compare.models`: the model registry (:func:`register_model`);
+- :mod:`~pyg_tabular.compare.runner`: one (model, seed) run, in-process or isolated;
+- :mod:`~pyg_tabular.compare.baselines`: HistGradientBoosting;
+- :mod:`~pyg_tabular.compare.metrics`: RMSE, accuracy, AUC;
+- :mod:`~pyg_tabular.compare.report`: ``runs.csv``, summaries and plots.
+"""
+
+from pyg_tabular.compare.baselines import train_hgb
+from pyg_tabular.compare.metrics import binary_auc, evaluate, peak_rss_mb
+from pyg_tabular.compare.mlp import MLP
+from pyg_tabular.compare.models import (
+    ATTENTION_MODELS,
+    GRAPH_NET_OPTIONS,
+    MODELS,
+    RENAMED_MODELS,
+    SKLEARN_MODELS,
+    graph_net,
+    model_names,
+    register_model,
+    resolve_model,
+)
+from pyg_tabular.compare.report import (
+    OUTPUT_FILES,
+    RunLog,
+    best_model,
+    format_table,
+    summarize,
+    write_summaries,
+)
+from pyg_tabular.compare.run_result import RunResult
+from pyg_tabular.compare.runner import load_source, train_isolated, train_one
+from pyg_tabular.compare.tasks import (
+    MIN_SPLIT_ROWS,
+    TABLE_TASKS,
+    Split,
+    Task,
+    load_table_task,
+    load_task,
+    read_table,
+)
+
+__all__ = [
+    "Task",
+    "Split",
+    "MLP",
+    "MODELS",
+    "SKLEARN_MODELS",
+    "ATTENTION_MODELS",
+    "RENAMED_MODELS",
+    "GRAPH_NET_OPTIONS",
+    "MIN_SPLIT_ROWS",
+    "TABLE_TASKS",
+    "OUTPUT_FILES",
+    "load_task",
+    "load_table_task",
+    "load_source",
+    "read_table",
+    "graph_net",
+    "register_model",
+    "resolve_model",
+    "model_names",
+    "train_one",
+    "train_hgb",
+    "train_isolated",
+    "evaluate",
+    "binary_auc",
+    "peak_rss_mb",
+    "RunResult",
+    "RunLog",
+    "summarize",
+    "best_model",
+    "format_table",
+    "write_summaries",
+]

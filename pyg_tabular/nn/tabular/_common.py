@@ -1,0 +1,231 @@
+r"""What the feature-graph modules of :mod:`pyg_tabular.nn.tabular` share:
+argument and input checks, the scalar-to-vector feature embedding, the
+adjacency of a call, the sparse attention step, and reading Keras configs."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, cast
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Linear, Parameter
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter
+from torch_geometric.nn.inits import zeros
+from torch_geometric.utils import coalesce
+
+from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index
+from pyg_tabular.nn._row_chunks import check_sparse_fits
+from pyg_tabular.nn.functional import (
+    segment_softmax,
+    sparse_aggregate,
+    sparse_attention,
+    template_to_adj,
+)
+from pyg_tabular.utils.validation import check_finite, check_rank, to_tensor
+
+BACKENDS = ("auto", "dense", "sparse")
+FEATURE_EMBEDDINGS = ("shared", "per_feature")
+
+# Entries of a Keras layer config that describe the Keras object rather than
+# the function it computes.
+KERAS_ONLY_CONFIG_KEYS = frozenset({"name", "trainable", "dtype"})
+
+
+def keras_config(config: dict[str, Any], renames: dict[str, str] | None = None) -> dict[str, Any]:
+    """Drops Keras bookkeeping and renames Keras' spellings of our arguments
+    (``renames`` maps a Keras name to ours)."""
+    config = {k: v for k, v in config.items() if k not in KERAS_ONLY_CONFIG_KEYS}
+    for keras_name, ours in (renames or {}).items():
+        if keras_name in config:
+            if ours in config:
+                raise ValueError(f"config holds both {keras_name!r} and {ours!r}; pass one")
+            config[ours] = config.pop(keras_name)
+    return config
+
+
+class FeatureProjection(LazyModuleMixin, torch.nn.Module):
+    r"""One affine map :math:`\mathbb{R} \to \mathbb{R}^E` per feature:
+    ``h[b, f] = x[b, f] * weight[f] + bias[f]``, ``weight`` and ``bias`` of
+    shape ``[F, E]``. :math:`F` is read from the first input when not given."""
+
+    def __init__(self, num_features: int | None, embed_dim: int) -> None:
+        super().__init__()
+        self.embed_dim = embed_dim
+        self.weight: Parameter
+        self.bias: Parameter
+        if num_features is None:
+            self.weight = UninitializedParameter()  # type: ignore[assignment]
+            self.bias = UninitializedParameter()  # type: ignore[assignment]
+        else:
+            self.weight = Parameter(torch.empty(num_features, embed_dim))
+            self.bias = Parameter(torch.empty(num_features, embed_dim))
+            drop_lazy_hooks(self)
+        self.reset_parameters()
+
+    @property
+    def num_features(self) -> int | None:
+        return None if self.has_uninitialized_params() else self.weight.size(0)
+
+    def reset_parameters(self) -> None:
+        if self.has_uninitialized_params():
+            return
+        # Each feature's map is a Keras Dense(E) on one input: Glorot bound sqrt(6 / (1 + E)).
+        bound = math.sqrt(6.0 / (1 + self.embed_dim))
+        with torch.no_grad():
+            self.weight.uniform_(-bound, bound)
+        zeros(self.bias)
+
+    def initialize_parameters(self, x: Tensor) -> None:  # type: ignore[override]
+        if self.has_uninitialized_params():
+            num_features = x.size(-1)
+            materialize(self.weight, (num_features, self.embed_dim))
+            materialize(self.bias, (num_features, self.embed_dim))
+            self.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x.unsqueeze(-1) * self.weight + self.bias  # [batch_size, num_features, embed_dim]
+
+    def extra_repr(self) -> str:
+        return f"num_features={self.num_features}, embed_dim={self.embed_dim}"
+
+
+def materialize(param: Tensor, shape: tuple[int, ...]) -> None:
+    cast(UninitializedParameter, param).materialize(shape)
+
+
+def drop_lazy_hooks(module: Any) -> None:
+    # A lazy module built with every size known has nothing to infer; its
+    # forward pre-hook would only cost a Python call (and a torch.compile guard).
+    for name in ("_initialize_hook", "_load_hook"):
+        hook = getattr(module, name, None)
+        if hook is not None:
+            hook.remove()
+            delattr(module, name)
+
+
+def make_projection(
+    feature_embedding: str, num_features: int | None, embed_dim: int
+) -> Linear | FeatureProjection:
+    if feature_embedding == "shared":
+        return Linear(1, embed_dim)
+    return FeatureProjection(num_features, embed_dim)
+
+
+def project(projection: Linear | FeatureProjection, x: Tensor) -> Tensor:
+    """``[B, F] -> [B, F, E]`` through a shared ``Linear(1, E)`` or per-feature maps."""
+    if isinstance(projection, Linear):
+        # x ⊗ w + b, without Linear's [B·F, 1] @ [1, E] matmul.
+        return torch.addcmul(projection.bias, x.unsqueeze(-1), projection.weight.view(-1))
+    return projection(x)
+
+
+def check_rows(x: Any, mask: Any, num_features: int | None) -> tuple[Tensor, Tensor | None]:
+    """Validates x ``[B, F]`` and the optional presence mask; zeroes absent cells."""
+    x = to_tensor(x, "x")
+    check_rank(x, "x", (2,), "[batch_size, num_features]")
+    if num_features is not None and x.size(1) != num_features:
+        raise ValueError(
+            f"x must have num_features={num_features} columns, as the layer was built "
+            f"with (got shape {tuple(x.shape)})"
+        )
+    if mask is None:
+        check_finite(x, "x", hint="pass mask= to mark missing cells")
+        return x, None
+    if not isinstance(mask, Tensor) or mask.dtype != torch.bool or mask.shape != x.shape:
+        shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        dtype = f", dtype {mask.dtype}" if isinstance(mask, Tensor) else ""
+        raise ValueError(
+            f"mask must be a bool tensor of shape {tuple(x.shape)}, True for present cells "
+            f"(got {shape}{dtype})"
+        )
+    mask = mask.to(x.device)
+    # Absent cells may hold anything (NaN included): torch.where reads them
+    # nowhere and sends them zero gradient.
+    x = torch.where(mask, x, torch.zeros((), dtype=x.dtype, device=x.device))
+    check_finite(x, "x", hint="only cells where mask is False may be missing")
+    return x, mask
+
+
+def check_template_arg(edge_index: Any, num_features: int, device: torch.device) -> Tensor:
+    template = check_template(edge_index, num_features).to(device)
+    # Dense adjacency collapses repeated edges; the segment softmax would count
+    # them twice. Coalescing gives both paths the same graph.
+    return coalesce(template, num_nodes=num_features)
+
+
+def dense_adjacency(
+    template: Tensor | None, present: Tensor | None, num_features: int
+) -> Tensor | None:
+    """``[F, F]`` / ``[B, F, F]`` adjacency (rows are targets), or None for the complete graph."""
+    adj = None if template is None else template_to_adj(template, num_features)
+    if present is None:
+        return adj
+    # An absent feature neither sends nor receives.
+    pairs = present.unsqueeze(-1) & present.unsqueeze(-2)  # [B, F, F]
+    return pairs if adj is None else pairs & adj
+
+
+ScoreFn = Callable[[Tensor, Tensor], Tensor]
+
+
+def sparse_attend(
+    score_fn: ScoreFn,
+    features: Tensor,
+    values: Tensor,
+    template: Tensor | None,
+    present: Tensor | None,
+    heads: int,
+    dropout: float,
+    training: bool,
+    need_attention: bool,
+) -> tuple[Tensor, Tensor | None]:
+    r"""Attention over an explicit feature graph.
+
+    ``features`` ``[B, F, H', D']`` feed ``score_fn(features, edge_index)``
+    (scores ``[..., E, H]``); ``values`` ``[B, F, H'', D'']`` are aggregated.
+    PyG's static-graph form: one ``[2, E]`` template shared by the ``B``
+    rows. With a mask, the edges that touch an absent cell are scored out of
+    the softmax, which is the function of dropping absent cells as nodes with
+    fixed shapes.
+
+    Returns the aggregate ``[B, F, H, D'']`` (zeros for targets without
+    neighbours) and, if asked, the attention as ``[B, H, F, F]``.
+    """
+    batch_size, num_features = features.shape[:2]
+    if not torch.compiler.is_compiling():  # before the complete template is built
+        edges = num_features**2 if template is None else template.size(1)
+        check_sparse_fits(batch_size, edges, heads, features.element_size(), features.device)
+    if template is None:
+        template = fully_connected_edge_index(num_features, device=features.device)
+    if present is None:
+        score = score_fn(features, template)  # [B, E, H]
+        out, alpha = sparse_attention(score, values, template, dropout, training)
+    else:
+        # One static template for every row, with the edges that touch an
+        # absent cell scored out: fixed shapes (no per-batch graph to build,
+        # so torch.compile traces it whole) and the same function as dropping
+        # absent cells as nodes. Absent cells may hold NaN: zero them first so
+        # that neither a score nor a 0-weighted message can carry it.
+        absent = ~present
+        features = features.masked_fill(absent.view(absent.shape + (1,) * (features.dim() - 2)), 0)
+        values = values.masked_fill(absent.view(absent.shape + (1,) * (values.dim() - 2)), 0)
+        source, target = template[0], template[1]
+        valid = (present[:, source] & present[:, target]).unsqueeze(-1)  # [B, E, 1]
+        score = score_fn(features, template)  # [B, E, H]
+        # The lowest finite number, not -inf: a target with no valid edge gets
+        # a uniform (finite) softmax that the masking below zeroes.
+        score = score.masked_fill(~valid, torch.finfo(score.dtype).min)
+        alpha = segment_softmax(score, target, num_features, dim=-2).masked_fill(~valid, 0.0)
+        alpha = F.dropout(alpha, p=dropout, training=training)
+        out = sparse_aggregate(alpha, values, template, num_features)
+    rows = torch.arange(batch_size, device=features.device).view(-1, 1)
+    index = (rows, template[1].view(1, -1), template[0].view(1, -1))
+    attention = None
+    if need_attention:
+        dense = alpha.new_zeros(batch_size, num_features, num_features, heads)
+        attention = dense.index_put(index, alpha, accumulate=True).permute(0, 3, 1, 2)
+    return out, attention

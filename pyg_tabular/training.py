@@ -1,0 +1,321 @@
+r"""The training loop shared by the estimators and :mod:`pyg_tabular.compare`.
+
+:func:`train` runs epochs of optimizer steps, validates after each epoch,
+stops early, keeps the weights of the best epoch and restores them on return,
+whatever ended the loop: the epoch limit, early stopping, the time budget, a
+diverging loss or a :class:`KeyboardInterrupt`.
+
+Under :mod:`torch.distributed` (more than one process) the epoch's training
+loss is averaged over the processes and rank 0's clock decides the time
+budget, so that every process stops at the same epoch; the monitored value
+must agree across processes already (the caller's :obj:`validate` can
+broadcast rank 0's value).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+import pyg_tabular.typing as _typing
+from pyg_tabular.utils.validation import check_positive_int
+
+
+@dataclasses.dataclass
+class TrainingResult:
+    r"""What :func:`train` did.
+
+    Attributes:
+        history (list[dict[str, float]]): One dict per epoch run, with
+            ``"epoch"`` (1-based), ``"train_loss"`` (the mean of the epoch's
+            batch losses), ``"seconds"`` (the epoch's wall time) and every key
+            returned by ``validate``.
+        best_epoch (int): The epoch whose weights the model holds on return
+            (``0``: the initial weights, when no epoch finished).
+        best_score (float): The monitored value at :obj:`best_epoch`
+            (``nan`` without ``validate``).
+        stop_reason (str): ``"max_epochs"``, ``"early_stopping"``,
+            ``"time_budget"``, ``"diverged"`` or ``"interrupted"``.
+        seconds (float): Wall time of the whole loop.
+    """
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_score: float
+    stop_reason: str
+    seconds: float
+
+
+def _snapshot(model: torch.nn.Module) -> dict[str, Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _all_finite(state: dict[str, Tensor]) -> bool:
+    return all(bool(torch.isfinite(v).all()) for v in state.values() if v.is_floating_point())
+
+
+def _world_size() -> int:
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return int(dist.get_world_size())
+    return 1
+
+
+def _mean_over_processes(value: float) -> float:
+    if _world_size() == 1:
+        return value
+    buffer = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.all_reduce(buffer)
+    return float(buffer[0]) / _world_size()
+
+
+def _rank0(value: float) -> float:
+    if _world_size() == 1:
+        return value
+    buffer = torch.tensor([value], dtype=torch.float64)
+    torch.distributed.broadcast(buffer, src=0)
+    return float(buffer[0])
+
+
+def _check_arguments(
+    epochs: object,
+    monitor: object,
+    mode: object,
+    patience: object,
+    time_budget: object,
+) -> None:
+    check_positive_int(epochs, "epochs")
+    if not isinstance(monitor, str):
+        raise TypeError(f"monitor must be a str (got {type(monitor).__name__})")
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max' (got {mode!r})")
+    if patience is not None:
+        check_positive_int(patience, "patience")
+    if time_budget is not None:
+        if (
+            isinstance(time_budget, bool)
+            or not isinstance(time_budget, (int, float))
+            or not math.isfinite(float(time_budget))
+            or float(time_budget) <= 0.0
+        ):
+            raise ValueError(
+                f"time_budget must be a positive number of seconds (got {time_budget!r})"
+            )
+
+
+def train(
+    model: torch.nn.Module,
+    batches: Callable[[int], Iterable[Any]],
+    loss_fn: Callable[[Any], Tensor],
+    *,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    validate: Callable[[], dict[str, float]] | None = None,
+    monitor: str = "val_loss",
+    mode: str = "min",
+    patience: int | None = None,
+    time_budget: float | None = None,
+    progress: bool = False,
+    progress_desc: str = "epochs",
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+) -> TrainingResult:
+    r"""Trains :obj:`model` with early stopping and restores its best weights.
+
+    Each epoch puts the model in train mode, and for every batch of
+    ``batches(epoch)`` runs ``loss_fn(batch).backward()`` and
+    ``optimizer.step()``. Then :obj:`validate` (if given) runs under
+    ``model.eval()`` and :func:`torch.no_grad`, and its value of
+    :obj:`monitor` decides which epoch is best. Without :obj:`validate` the
+    best epoch is the last one whose weights are finite.
+
+    A copy of the best weights is kept and loaded back on return, whatever
+    the stop reason. A non-finite training loss or monitored value stops the
+    loop (``stop_reason="diverged"``): the best finite weights are restored
+    with a :class:`RuntimeWarning`, or, when no epoch had them, the initial
+    weights are restored and :class:`FloatingPointError` is raised. On
+    :class:`KeyboardInterrupt` the best weights so far (the initial ones
+    before the first epoch ends) are restored, the
+    :class:`TrainingResult` is attached to the exception as
+    ``training_result`` and the exception is raised again. The model is left
+    in eval mode.
+
+    Args:
+        model (torch.nn.Module): The module whose weights are trained, kept
+            and restored (the unwrapped one under
+            :class:`~torch.nn.parallel.DistributedDataParallel`).
+        batches (callable): Maps the 0-based epoch to that epoch's batches;
+            the caller shuffles and seeds.
+        loss_fn (callable): Maps one batch to a scalar loss; it calls the
+            model itself, and may raise :class:`FloatingPointError` when the
+            model's activations overflow.
+        optimizer (torch.optim.Optimizer): Steps the model's parameters.
+        epochs (int): Maximum number of epochs.
+        validate (callable, optional): Returns a dict of metrics after each
+            epoch. (default: :obj:`None`)
+        monitor (str, optional): The key of :obj:`validate`'s dict that
+            decides the best epoch. (default: :obj:`"val_loss"`)
+        mode (str, optional): ``"min"`` or ``"max"``: whether a lower or a
+            higher :obj:`monitor` is better. (default: :obj:`"min"`)
+        patience (int, optional): Epochs without improvement before
+            stopping; :obj:`None` never stops early. (default: :obj:`None`)
+        time_budget (float, optional): Seconds; the loop stops after the
+            epoch that crosses it. (default: :obj:`None`)
+        progress (bool, optional): Show a tqdm bar over epochs when tqdm is
+            installed. (default: :obj:`False`)
+        progress_desc (str, optional): The bar's label.
+            (default: :obj:`"epochs"`)
+        on_epoch_end (callable, optional): Called with each epoch's history
+            record. (default: :obj:`None`)
+
+    Returns:
+        TrainingResult: The history, the best epoch and why the loop stopped.
+
+    Example:
+        >>> import torch
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> model = torch.nn.Linear(3, 1)
+        >>> x, y = torch.randn(32, 3), torch.randn(32, 1)
+        >>> result = train(
+        ...     model,
+        ...     lambda epoch: [(x, y)],
+        ...     lambda batch: torch.nn.functional.mse_loss(model(batch[0]), batch[1]),
+        ...     optimizer=torch.optim.SGD(model.parameters(), lr=0.1),
+        ...     epochs=5,
+        ...     validate=lambda: {"val_loss": float(torch.nn.functional.mse_loss(model(x), y))},
+        ... )
+        >>> len(result.history), result.stop_reason
+        (5, 'max_epochs')
+    """
+    _check_arguments(epochs, monitor, mode, patience, time_budget)
+    start = time.perf_counter()
+    history: list[dict[str, float]] = []
+    best_state = _snapshot(model)
+    best_epoch, best_score = 0, math.nan
+    stale = 0
+    stop_reason = "max_epochs"
+    diverged: tuple[int, str, float] | None = None
+
+    def better(score: float) -> bool:
+        if math.isnan(best_score):
+            return True
+        return score < best_score if mode == "min" else score > best_score
+
+    bar = None
+    if progress and _typing.WITH_TQDM:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=int(epochs), desc=progress_desc, leave=False)
+
+    try:
+        for epoch in range(int(epochs)):
+            epoch_start = time.perf_counter()
+            model.train()
+            total, count = 0.0, 0
+            for batch in batches(epoch):
+                optimizer.zero_grad()
+                try:
+                    loss = loss_fn(batch)
+                except FloatingPointError:
+                    diverged = (epoch + 1, "train_loss", math.nan)
+                    break
+                except (ValueError, RuntimeError):
+                    # A model that checks its activations raises once a step
+                    # has broken its weights: that is divergence, not a bug.
+                    if _all_finite(model.state_dict()):
+                        raise
+                    diverged = (epoch + 1, "weights", math.nan)
+                    break
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach())
+                count += 1
+            if diverged is not None:
+                stop_reason = "diverged"
+                break
+            if count == 0:
+                raise ValueError(f"batches({epoch}) yielded no batches")
+            train_loss = _mean_over_processes(total / count)
+            record: dict[str, float] = {"epoch": float(epoch + 1), "train_loss": train_loss}
+            if validate is not None:
+                model.eval()
+                with torch.no_grad():
+                    metrics = validate()
+                if monitor not in metrics:
+                    raise ValueError(
+                        f"monitor={monitor!r} is not among the keys validate returned "
+                        f"({sorted(metrics)})"
+                    )
+                record.update({k: float(v) for k, v in metrics.items()})
+            record["seconds"] = time.perf_counter() - epoch_start
+            history.append(record)
+            if on_epoch_end is not None:
+                on_epoch_end(record)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+
+            if not math.isfinite(train_loss):
+                diverged = (epoch + 1, "train_loss", train_loss)
+            elif validate is not None and not math.isfinite(record[monitor]):
+                diverged = (epoch + 1, monitor, record[monitor])
+            if diverged is not None:
+                stop_reason = "diverged"
+                break
+
+            if validate is None:
+                state = _snapshot(model)
+                # A finite epoch loss can still end on a step that broke the weights.
+                if not _all_finite(state):
+                    diverged = (epoch + 1, "weights", math.nan)
+                    stop_reason = "diverged"
+                    break
+                best_state, best_epoch = state, epoch + 1
+            elif better(record[monitor]):
+                best_state, best_epoch, best_score = _snapshot(model), epoch + 1, record[monitor]
+                stale = 0
+            else:
+                stale += 1
+                if patience is not None and stale >= patience:
+                    stop_reason = "early_stopping"
+                    break
+            if time_budget is not None and _rank0(time.perf_counter() - start) >= time_budget:
+                stop_reason = "time_budget"
+                break
+    except KeyboardInterrupt as interrupt:
+        model.load_state_dict(best_state)
+        model.eval()
+        interrupt.training_result = TrainingResult(  # type: ignore[attr-defined]
+            history, best_epoch, best_score, "interrupted", time.perf_counter() - start
+        )
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+    model.load_state_dict(best_state)
+    model.eval()
+    if diverged is not None:
+        at, what, value = diverged
+        if best_epoch == 0:
+            raise FloatingPointError(
+                f"training diverged at epoch {at}: {what} is {value}, and no earlier epoch "
+                f"ended finite; try a smaller learning rate"
+            )
+        warnings.warn(
+            f"training diverged at epoch {at} ({what} is {value}); restored the weights "
+            f"of epoch {best_epoch}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return TrainingResult(history, best_epoch, best_score, stop_reason, time.perf_counter() - start)
+
+
+__all__ = ["TrainingResult", "train"]
