@@ -18,12 +18,6 @@ from pyg_tabular.nn._fused_diff_attention import (
     FusedDiffAttention,
     fused_diff_sums,
 )
-from pyg_tabular.nn._row_chunks import (
-    ChunkedAttention,
-    map_row_chunks,
-    physical_memory_bytes,
-    use_dense,
-)
 from pyg_tabular.nn.functional import (
     dense_attention,
     dense_diff_score,
@@ -33,15 +27,19 @@ from pyg_tabular.nn.pool import FeatureGroupPool
 from pyg_tabular.nn.tabular._common import (
     BACKENDS,
     FEATURE_EMBEDDINGS,
+    ChunkedAttention,
     check_rows,
     check_template_arg,
     dense_adjacency,
     drop_lazy_hooks,
     keras_config,
     make_projection,
+    map_row_chunks,
     materialize,
+    physical_memory_bytes,
     project,
     sparse_attend,
+    use_dense,
 )
 from pyg_tabular.utils.validation import (
     check_choice,

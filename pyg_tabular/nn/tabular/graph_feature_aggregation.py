@@ -11,7 +11,6 @@ from torch import Tensor
 from torch.nn import Linear, Parameter
 from torch_geometric.nn.inits import glorot, zeros
 
-from pyg_tabular.nn._row_chunks import ChunkedAttention, map_row_chunks, use_dense
 from pyg_tabular.nn.functional import (
     dense_attention,
     dense_gat_score,
@@ -20,14 +19,17 @@ from pyg_tabular.nn.functional import (
 from pyg_tabular.nn.tabular._common import (
     BACKENDS,
     FEATURE_EMBEDDINGS,
+    ChunkedAttention,
     FeatureProjection,
     check_rows,
     check_template_arg,
     dense_adjacency,
     keras_config,
     make_projection,
+    map_row_chunks,
     project,
     sparse_attend,
+    use_dense,
 )
 from pyg_tabular.utils.validation import (
     check_choice,
