@@ -368,6 +368,9 @@ def _compare(args: argparse.Namespace) -> int:
                 )
     except KeyboardInterrupt:
         interrupted = True
+        # runs.csv is the record: a run saved just before the interrupt, and not
+        # yet announced or collected, belongs in the summary too.
+        results = [r for r in log.read() if (r.model, r.seed) in wanted]
         print(
             f"\ninterrupted: the {len(results)} finished runs are in {log.path}; "
             "rerun with --resume to finish",
