@@ -12,8 +12,9 @@ Peers, all timed in this one process:
   of cells dropped (a scatter), against a plain copy of the same values;
 * the loader's rows/s over one epoch.
 
-Run ``python benchmarks/converter.py`` (full grid) or ``--small`` (CI size).
-Prints the best of interleaved runs in ms and the ratios; it never asserts a time.
+Run ``python benchmarks/converter.py`` (full grid) or ``--small`` (CI size);
+``--results PATH`` also writes every printed row to a JSON file. Prints the
+best of interleaved runs in ms and the ratios; it never asserts a time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from _results import Recorder, add_results_argument
 from torch_geometric.data import Batch, Data
 
 from pyg_tabular.data import (
@@ -131,6 +133,7 @@ def main() -> None:
     parser.add_argument(
         "--repeats", type=int, default=9, help="interleaved timed runs; the best is kept"
     )
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -138,6 +141,21 @@ def main() -> None:
     sizes = [1_000, 10_000, 100_000] if not args.small else [1_000]
     widths = [8, 32, 128] if not args.small else [8, 32]
     repeats = args.repeats if not args.small else 3
+    loader_rows = 20_000 if not args.small else 2_000
+    recorder = Recorder(
+        "converter.py",
+        {
+            "small": args.small,
+            "threads": args.threads,
+            "repeats": repeats,
+            "rows": sizes,
+            "features": widths,
+            "max_edges": MAX_EDGES,
+            "max_per_row_rows": MAX_PER_ROW_ROWS,
+            "loader": {"rows": loader_rows, "features": 32, "batch_size": 512},
+        },
+    )
+    recorder.keep_on_terminate(args.results)
 
     print("rows -> Batch (best of interleaved runs, ms; ratios: ours/write, per-row/ours)")
     print(
@@ -152,6 +170,16 @@ def main() -> None:
                     f"{rows:>7} {features:>4} {edges:>11,} skipped: edge index over "
                     f"{MAX_EDGES:,} entries (use the static form or a sparser template)"
                 )
+                recorder.add(
+                    "to_graph",
+                    {
+                        "rows": rows,
+                        "features": features,
+                        "edges": edges,
+                        "skipped": "edge_index_bytes",
+                        "edge_index_bytes": edges * 2 * 8,
+                    },
+                )
                 continue
             r = bench_to_graph(rows, features, repeats)
             per_row = r.get("per_row")
@@ -160,6 +188,20 @@ def main() -> None:
             print(
                 f"{rows:>7} {features:>4} {edges:>11,} {r['ours']:9.1f} {r['write']:9.1f} "
                 f"{r['static']:8.3f} {per_row_text} {r['ours'] / r['write']:9.2f}x {speedup}"
+            )
+            recorder.add(
+                "to_graph",
+                {
+                    "rows": rows,
+                    "features": features,
+                    "edges": edges,
+                    "ours_ms": r["ours"],
+                    "write_ms": r["write"],
+                    "static_ms": r["static"],
+                    "per_row_ms": per_row,
+                    "ours_over_write": r["ours"] / r["write"],
+                    "per_row_over_ours": per_row / r["ours"] if per_row is not None else None,
+                },
             )
 
     print("\ngraphs -> rows (best of interleaved runs, ms; ratio to a plain copy of the values)")
@@ -175,8 +217,19 @@ def main() -> None:
                 f"{r['copy']:8.3f} {r['complete'] / r['copy']:12.2f}x "
                 f"{r['dropped'] / r['copy']:11.2f}x"
             )
+            recorder.add(
+                "to_rows",
+                {
+                    "rows": rows,
+                    "features": features,
+                    "complete_ms": r["complete"],
+                    "dropped_ms": r["dropped"],
+                    "copy_ms": r["copy"],
+                    "complete_over_copy": r["complete"] / r["copy"],
+                    "dropped_over_copy": r["dropped"] / r["copy"],
+                },
+            )
 
-    loader_rows = 20_000 if not args.small else 2_000
     rate = bench_loader(loader_rows, 32)
     if rate is None:
         print("\nloader: pyg_tabular.datasets not available")
@@ -184,6 +237,8 @@ def main() -> None:
         print(
             f"\nTabularLoader, B=512, F=32, shuffled: {rate:,.0f} rows/s over {loader_rows:,} rows"
         )
+        recorder.add("loader", {"rows": loader_rows, "features": 32, "rows_per_second": rate})
+    recorder.write(args.results)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Feature-attention convs against PyG's GATConv and DenseGATConv, side by side.
 
-One step is forward + backward of ``out.sum()``, float32, 2 threads
-(PERF.md's protocol). Times are medians of interleaved rounds in one process
-(each round runs every case once, so machine noise hits all cases alike);
+One step is forward + backward of ``out.sum()``, float32, 2 threads. Times
+are medians of interleaved rounds in one process (each round runs every case
+once, so machine noise hits all cases alike);
 peak memory is the growth of the peak RSS over the RSS before the first step
 (Linux: ``VmHWM`` after resetting it through ``/proc/self/clear_refs``),
 measured in a fresh subprocess per case.
@@ -16,15 +16,17 @@ Sections:
   edges shuffled (the generic message-passing path);
   :class:`DenseFeatureGATConv` against :class:`DenseGATConv`; and the fast
   path against the plain-torch floor (the decomposed GAT score on
-  ``[B, F, F]``, PERF.md's W1 anchor).
+  ``[B, F, F]``).
 * **W2** (B=512, F=32, 1 → 4 heads × 8 channels): the difference-aware score,
   dense (two ``cdist`` calls) against plain torch materialising
-  ``[B, H, F, F, d]``, and the sparse layer's paths.
+  ``[B, H, F, F, d]``, and the sparse layer's paths; and
+  :class:`FeatureGATConv` against :class:`GATConv` at these shapes.
 * **scaling**: every layer at B=256 for F = 8, 32, 128, 256 (layers that
   hold per-edge messages stop at 5 M edges).
 
 Run ``python benchmarks/convs.py`` (full, ~15 min on 2 busy cores) or
-``--small`` (CI size, no memory subprocesses, well under a minute).
+``--small`` (CI size, no memory subprocesses, well under a minute);
+``--results PATH`` also writes every printed row to a JSON file.
 Prints tables of medians and ratios; it never asserts a time.
 """
 
@@ -41,6 +43,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from _results import Recorder, add_results_argument, clean
 from torch_geometric.nn import DenseGATConv, GATConv
 
 from pyg_tabular.data import rows_to_graph
@@ -217,11 +220,25 @@ def compare(
     ms = time_cases(names, shape, args.repeats, args.warmup)
     mem = {name: peak_memory_mb(name, shape) for name in names} if args.memory else {}
     rows = []
+    key = title.split(",")[0].lower()
     for ours, peer in pairs:
         row = [ours, peer, f"{ms[ours]:.1f}", f"{ms[peer]:.1f}", f"{ms[peer] / ms[ours]:.2f}x"]
+        record: dict[str, Any] = {
+            "ours": ours,
+            "peer": peer,
+            "ours_ms": ms[ours],
+            "peer_ms": ms[peer],
+            "speedup": ms[peer] / ms[ours],
+        }
         if args.memory:
             row += [f"{mem[ours]:.0f}", f"{mem[peer]:.0f}", f"{mem[ours] / max(mem[peer], 1):.2f}"]
+            record.update(
+                ours_mb=clean(mem[ours]),
+                peer_mb=clean(mem[peer]),
+                memory_ratio=clean(mem[ours] / max(mem[peer], 1)),
+            )
         rows.append(row)
+        args.recorder.add(key, record)
     header = ["ours", "peer", "ours ms", "peer ms", "speed-up"]
     if args.memory:
         header += ["ours MB", "peer MB", "mem ratio"]
@@ -254,9 +271,18 @@ def scaling(args: argparse.Namespace) -> None:
         for name in names:
             if name not in run:
                 cells[name, features] = "skipped"
+                args.recorder.add(
+                    "scaling",
+                    {"layer": name, "features": features, "skipped": "message_edges"},
+                )
                 continue
-            mem = f" / {peak_memory_mb(name, shape):.0f}" if args.memory else ""
+            peak = peak_memory_mb(name, shape) if args.memory else None
+            mem = f" / {peak:.0f}" if peak is not None else ""
             cells[name, features] = f"{ms[name]:.1f}{mem}"
+            args.recorder.add(
+                "scaling",
+                {"layer": name, "features": features, "ms": ms[name], "mb": clean(peak)},
+            )
     unit = "ms / MB" if args.memory else "ms"
     header = ["layer"] + [f"F={f} {unit}" for f in args.scale_features]
     rows = [[name] + [cells[name, f] for f in args.scale_features] for name in names]
@@ -280,6 +306,7 @@ def main() -> None:
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", type=int, nargs=5, help=argparse.SUPPRESS)
+    add_results_argument(parser)
     args = parser.parse_args()
     if args.worker:
         _worker(args.worker, tuple(args.shape))
@@ -298,6 +325,26 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
     sections = set(args.only or ["w1", "w2", "scaling"])
+    args.recorder = Recorder(
+        "convs.py",
+        {
+            "small": args.small,
+            "sections": sorted(sections),
+            "repeats": args.repeats,
+            "warmup": args.warmup,
+            "memory": args.memory,
+            "statistic": "median of interleaved rounds",
+            "shape_order": ["rows", "features", "in_channels", "out_channels", "heads"],
+            "w1": list(w1),
+            "w2": list(w2),
+            "scale_rows": args.scale_rows,
+            "scale_features": args.scale_features,
+            "scale_shape": [args.scale_rows, None, 1, 16, 1],
+            "max_message_edges": MAX_MESSAGE_EDGES,
+            "add_self_loops": True,
+        },
+    )
+    args.recorder.keep_on_terminate(args.results)
     if "w1" in sections:
         compare(
             "W1",
@@ -318,12 +365,15 @@ def main() -> None:
                 ("DenseFeatureDiffGATConv", "diff reference"),
                 ("FeatureDiffGATConv", "diff reference"),
                 ("FeatureDiffGATConv shuffled", "diff reference"),
+                # The drop-in swap again, with several heads.
+                ("FeatureGATConv", "GATConv"),
             ],
             w2,
             args,
         )
     if "scaling" in sections:
         scaling(args)
+    args.recorder.write(args.results)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ allocate).
 
 A peer whose module does not exist yet prints "not available yet"; without
 keras + kerasfactory the Keras peers print a note and are skipped. The script
-never asserts a time; it prints the ratios PERF.md asks for.
+never asserts a time; it prints the ratios the targets are stated in.
 
 Run::
 
@@ -27,6 +27,8 @@ Run::
     KERAS_BACKEND=torch python benchmarks/modules.py --small    # CI size
     python benchmarks/modules.py --scaling-only                 # time/memory vs F
     python benchmarks/modules.py --only W3,W4 --no-memory
+
+``--results PATH`` also writes every printed row to a JSON file.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ os.environ["KERAS_BACKEND"] = "torch"
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from _results import Recorder, add_results_argument  # noqa: E402
 
 Step = Callable[[], None]
 Sizes = dict[str, int]
@@ -207,7 +210,7 @@ def _w2_input(s: Sizes) -> torch.Tensor:
 
 
 def w2_plain_dense(s: Sizes) -> Step:
-    """DESIGN.md's math with the (B, H, F, F, d) |h_i − h_j| tensor materialised."""
+    """The layer's math with the (B, H, F, F, d) |h_i − h_j| tensor materialised."""
     x = _w2_input(s)
     b, f, e, heads, groups = s["B"], s["F"], s["E"], s["H"], s["G"]
     d = e // heads
@@ -451,7 +454,7 @@ def _sparse_too_big(sizes: Sizes) -> bool:
     return edges_heads * _SPARSE_BYTES_PER_EDGE_HEAD > _MEMORY_BUDGET
 
 
-def run_scaling(args: argparse.Namespace) -> None:
+def run_scaling(args: argparse.Namespace, recorder: Recorder) -> None:
     torch.set_num_threads(args.threads)
     repeats = max(args.repeats, 5)
     print(
@@ -477,19 +480,29 @@ def run_scaling(args: argparse.Namespace) -> None:
         timings = interleaved_median_ms(steps, repeats, 1)
         steps.clear()
         cells = []
+        module = workload.key.split("-")[1]
         for name in ("dense", "sparse"):
+            row: dict[str, Any] = {
+                "module": module.lower(),
+                "features": workload.sizes["F"],
+                "path": name,
+                "sizes": workload.sizes,
+            }
             if name not in timings:
                 cells.append((f"{'-':>10}", f"{'-':>14}"))
+                recorder.add("scaling", {**row, "skipped": "memory_budget"})
                 continue
             memory = (
                 {} if args.no_memory else measure_memory(workload.key, name, False, args.threads)
             )
             mb = "-"
+            row["ms"] = timings[name]
             if "peak_kb" in memory:
                 grown = (memory["peak_kb"] - memory["built_kb"]) / 1024
                 mb = f"{memory['peak_kb'] / 1024:6.0f} (+{grown:.0f})"
+                row.update(peak_mb=memory["peak_kb"] / 1024, added_mb=grown)
             cells.append((f"{timings[name]:10.2f}", f"{mb:>14}"))
-        module = workload.key.split("-")[1]
+            recorder.add("scaling", row)
         print(
             f"  {module:<6} {workload.sizes['F']:>5} {cells[0][0]} {cells[1][0]} "
             f"{cells[0][1]} {cells[1][1]}" + (f"   ({'; '.join(notes)})" if notes else "")
@@ -584,7 +597,7 @@ def _fmt_ratio(value: float | None) -> str:
     return f"{value:8.1f}x" if value is not None else f"{'-':>9}"
 
 
-def run(args: argparse.Namespace) -> None:
+def run(args: argparse.Namespace, recorder: Recorder) -> None:
     torch.set_num_threads(args.threads)
     selected = {k.strip() for k in args.only.split(",")} if args.only else None
     repeats = max(args.repeats, 5)
@@ -615,6 +628,10 @@ def run(args: argparse.Namespace) -> None:
                     notes.add(message)
                     message = "skipped: kerasfactory not installed"
                 print(f"  {peer.name:<40} {message}")
+                recorder.add(
+                    "workloads",
+                    {"workload": workload.key, "implementation": peer.name, "skipped": message},
+                )
         timings = interleaved_median_ms(steps, repeats, workload.inner)
         steps.clear()
         keras_ms = timings.get(KERAS)
@@ -638,13 +655,31 @@ def run(args: argparse.Namespace) -> None:
                 f"{_fmt_ratio(keras_ms / ms if keras_ms else None):>10} "
                 f"{_fmt_ratio(ms / plain_ms if plain_ms else None):>10} {peak} {grown}"
             )
-    print_targets(results)
+            recorder.add(
+                "workloads",
+                {
+                    "workload": workload.key,
+                    "title": workload.title,
+                    "sizes": sizes,
+                    "implementation": peer.name,
+                    "reference": peer.reference,
+                    "ms": ms,
+                    "keras_over_this": keras_ms / ms if keras_ms else None,
+                    "this_over_plain": ms / plain_ms if plain_ms else None,
+                    "peak_mb": memory["peak_kb"] / 1024 if "peak_kb" in memory else None,
+                    "added_mb": memory["grown_kb"] / 1024 if "grown_kb" in memory else None,
+                },
+            )
+    for label, value in print_targets(results):
+        recorder.add("targets", {"target": label.strip(), "ratio": value})
     for note in sorted(notes):
         print(f"\nnote: {note}")
 
 
-def print_targets(results: dict[tuple[str, str], dict[str, Any]]) -> None:
-    """The ratios PERF.md sets as targets; printed, never asserted."""
+def print_targets(
+    results: dict[tuple[str, str], dict[str, Any]],
+) -> list[tuple[str, float | None]]:
+    """The ratios set as targets; printed (and returned), never asserted."""
 
     def ratio(key: str, slow: str, fast: str, what: str = "ms") -> float | None:
         a, b = results.get((key, slow), {}), results.get((key, fast), {})
@@ -683,9 +718,10 @@ def print_targets(results: dict[tuple[str, str], dict[str, Any]]) -> None:
         ("W3 vs kerasfactory", ratio("W3", KERAS, "ours")),
         ("W4 vs kerasfactory", ratio("W4", KERAS, "ours, normalize=batch")),
     ]
-    print("\ntargets (PERF.md; ratios > 1 favour ours)")
+    print("\ntargets (ratios > 1 favour ours)")
     for label, value in rows:
         print(f"  {label:<52} {f'{value:.1f}x' if value is not None else 'n/a'}")
+    return rows
 
 
 def main() -> None:
@@ -702,14 +738,31 @@ def main() -> None:
         "--scaling-only", action="store_true", help="only the scaling table (no workloads)"
     )
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "PEER"), help=argparse.SUPPRESS)
+    add_results_argument(parser)
     args = parser.parse_args()
     if args.child:
         child_memory(args.child[0], args.child[1], args.small, args.threads)
-    else:
-        if not args.scaling_only:
-            run(args)
-        if args.scaling or args.scaling_only:
-            run_scaling(args)
+        return
+    recorder = Recorder(
+        "modules.py",
+        {
+            "small": args.small,
+            "threads": args.threads,
+            "repeats": max(args.repeats, 5),
+            "only": args.only,
+            "memory": not args.no_memory,
+            "statistic": "median of interleaved steps",
+            "keras_peer": KERAS,
+            "scaling_rows": SCALING_ROWS,
+            "scaling_features": list(SCALING_FEATURES),
+        },
+    )
+    recorder.keep_on_terminate(args.results)
+    if not args.scaling_only:
+        run(args, recorder)
+    if args.scaling or args.scaling_only:
+        run_scaling(args, recorder)
+    recorder.write(args.results)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ Run::
 
     python benchmarks/scaling.py            # full size, ~10 min on 2 cores
     python benchmarks/scaling.py --small    # CI size
+
+``--results PATH`` also writes every printed row to a JSON file.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from _results import Recorder, add_results_argument
 
 FEATURES = (8, 32, 128, 512, 1024)
 SMALL_FEATURES = (8, 32)
@@ -112,17 +115,23 @@ def child(module: str, path: str, num_features: int, rows: int, steps: int) -> N
     print(json.dumps({"peak_kib": _peak_rss_kib(), "built_kib": built}))
 
 
-def measure_memory(module: str, path: str, num_features: int, rows: int) -> str:
+def measure_memory(module: str, path: str, num_features: int, rows: int) -> dict[str, Any]:
     steps = 1 if num_features >= 512 else 3
     command = [sys.executable, os.path.abspath(__file__), "--child", module, path]
     command += [str(num_features), str(rows), str(steps)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
-        return "failed: " + " ".join(result.stderr.strip().splitlines()[-1:])
+        return {"failed": " ".join(result.stderr.strip().splitlines()[-1:])}
     memory = json.loads(lines[-1])
     peak, added = memory["peak_kib"] / 1024, (memory["peak_kib"] - memory["built_kib"]) / 1024
-    return f"{peak:.0f} (+{added:.0f})"
+    return {"peak_mib": peak, "added_mib": added}
+
+
+def _memory_text(memory: dict[str, Any]) -> str:
+    if "failed" in memory:
+        return "failed: " + memory["failed"]
+    return f"{memory['peak_mib']:.0f} (+{memory['added_mib']:.0f})"
 
 
 def median_seconds(steps: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
@@ -137,7 +146,7 @@ def median_seconds(steps: dict[str, Callable[[], None]], repeats: int) -> dict[s
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def run(features: tuple[int, ...], rows: int, memory: bool) -> None:
+def run(features: tuple[int, ...], rows: int, memory: bool, recorder: Recorder) -> None:
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, 1 thread, B={rows}; ms per fwd+bwd step, peak MiB (+MiB)")
     header = f"{'module':<5} {'F':>5} {'path':<12} {'plan':<14} {'ms':>10} {'x whole':>8}"
@@ -156,21 +165,32 @@ def run(features: tuple[int, ...], rows: int, memory: bool) -> None:
             whole = seconds.get("dense-whole")
             for path in PATHS:
                 name = plans[path]["path"] if path != "dense-whole" else "dense"
+                row: dict[str, Any] = {
+                    "module": module,
+                    "features": num_features,
+                    "path": path,
+                    "plan": name,
+                }
                 if path not in seconds:
                     gib = plans[path]["attention_bytes"] / 2**30
                     print(
                         f"{module:<5} {num_features:>5} {path:<12} {name:<14} skipped: "
                         f"~{gib:.0f} GiB estimated"
                     )
+                    recorder.add("paths", {**row, "skipped": "memory_budget", "estimated_gib": gib})
                     continue
                 ms = seconds[path] * 1e3
                 ratio = f"{seconds[path] / whole:7.2f}x" if whole else f"{'-':>8}"
-                mem = measure_memory(module, path, num_features, rows) if memory else "-"
+                measured = measure_memory(module, path, num_features, rows) if memory else {}
+                mem = _memory_text(measured) if measured else "-"
                 print(
                     f"{module:<5} {num_features:>5} {path:<12} {name:<14} {ms:10.1f} "
                     f"{ratio} {mem:>14}",
                     flush=True,
                 )
+                row.update(ms=ms, over_whole=seconds[path] / whole if whole else None)
+                row.update(measured)
+                recorder.add("paths", row)
 
 
 def main() -> None:
@@ -178,15 +198,33 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="CI size: F in 8, 32 and B=16")
     parser.add_argument("--no-memory", action="store_true", help="skip the subprocess peaks")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    add_results_argument(parser)
     args = parser.parse_args()
     if args.child:
         module, path, num_features, rows, steps = args.child
         child(module, path, int(num_features), int(rows), int(steps))
         return
-    if args.small:
-        run(SMALL_FEATURES, SMALL_ROWS, not args.no_memory)
-    else:
-        run(FEATURES, ROWS, not args.no_memory)
+    features, rows = (SMALL_FEATURES, SMALL_ROWS) if args.small else (FEATURES, ROWS)
+    torch.set_num_threads(1)
+    recorder = Recorder(
+        "scaling.py",
+        {
+            "small": args.small,
+            "rows": rows,
+            "features": list(features),
+            "paths": list(PATHS),
+            "modules": list(MODULES),
+            "gfa": {"embed_dim": 16},
+            "agfl": {"embed_dim": 32, "heads": 4, "groups": 16},
+            "neighbours": NEIGHBOURS,
+            "sparse_budget_gib": SPARSE_BUDGET / 2**30,
+            "memory": not args.no_memory,
+            "statistic": "median of alternated steps (5 up to F = 128, 1 beyond)",
+        },
+    )
+    recorder.keep_on_terminate(args.results)
+    run(features, rows, not args.no_memory, recorder)
+    recorder.write(args.results)
 
 
 if __name__ == "__main__":

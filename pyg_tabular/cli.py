@@ -29,6 +29,9 @@ DEFAULT_MODELS = (
 MIN_MAX_ROWS = 100
 #: Exit status after Ctrl-C, as a shell reports a SIGINT.
 INTERRUPTED = 130
+#: The numeric embedding every model that has one is given, unless
+#: --numeric-embedding names another: the one that won the estimators' sweep.
+DEFAULT_NUMERIC_EMBEDDING = "piecewise-linear"
 # The settings a --resume must share with the runs already in runs.csv.
 _CONFIG_KEYS = (
     "dataset",
@@ -40,7 +43,10 @@ _CONFIG_KEYS = (
     "batch_size",
     "max_rows",
     "time_budget",
+    "numeric_embedding",
 )
+# Values of settings that older config.json files lack: what those runs used.
+_CONFIG_DEFAULTS = {"numeric_embedding": "linear"}
 
 
 def _positive_int(text: str) -> int:
@@ -93,6 +99,14 @@ def _model_list(text: str) -> list[str]:
     repeated = sorted({name for name in resolved if resolved.count(name) > 1})
     if repeated:
         raise argparse.ArgumentTypeError(f"names {repeated} more than once (got {text!r})")
+    from pyg_tabular.compare.peers import PEER_PACKAGES, import_peer
+
+    for name in resolved:
+        if name in PEER_PACKAGES:
+            try:
+                import_peer(name)
+            except ImportError as error:
+                raise argparse.ArgumentTypeError(str(error)) from None
     return resolved
 
 
@@ -118,7 +132,7 @@ def _column_list(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from pyg_tabular.compare import TABLE_TASKS
+    from pyg_tabular.compare import NUMERIC_EMBEDDINGS, TABLE_TASKS
 
     parser = argparse.ArgumentParser(
         prog="pyg-tabular",
@@ -132,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
             "Train every model on the same seeded splits with the same budget and early "
             "stopping, then print the test metric (mean ± std over seeds), parameter "
             "count and speed. With no arguments it runs on a dataset bundled with "
-            "scikit-learn and finishes in a few minutes on 2 cores."
+            "scikit-learn."
         ),
     )
     source = compare.add_argument_group("what to train on (a named dataset or your own table)")
@@ -174,7 +188,16 @@ def _parser() -> argparse.ArgumentParser:
         "--time-budget",
         type=_positive_float,
         default=None,
-        help="seconds of training per run; a run stops after the epoch that crosses it",
+        help="seconds of training per run (validation included), the same for every "
+        "model: an equal wall-clock comparison; a run stops once it crosses them",
+    )
+    compare.add_argument(
+        "--numeric-embedding",
+        choices=NUMERIC_EMBEDDINGS,
+        default=DEFAULT_NUMERIC_EMBEDDING,
+        help="how every model that has a numeric embedding (the graph nets, mlp, tabm) "
+        "embeds the numeric columns; piecewise-linear bins are fitted on the train rows "
+        f"(default: {DEFAULT_NUMERIC_EMBEDDING}; ft-transformer keeps its own linear one)",
     )
     compare.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads")
     compare.add_argument(
@@ -239,6 +262,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": args.batch_size,
         "max_rows": args.max_rows,
         "time_budget": args.time_budget,
+        "numeric_embedding": args.numeric_embedding,
     }
 
 
@@ -261,6 +285,7 @@ def _prepare_out(args: argparse.Namespace) -> str | None:
             except (OSError, ValueError) as error:
                 return f"cannot read {str(out / 'config.json')!r} to resume: {error}"
             current = _config(args)
+            earlier = {**_CONFIG_DEFAULTS, **earlier}
             changed = [k for k in _CONFIG_KEYS if earlier.get(k) != current[k]]
             if changed:
                 shown = ", ".join(f"{k}: {earlier.get(k)!r} -> {current[k]!r}" for k in changed)
@@ -321,7 +346,8 @@ def _compare(args: argparse.Namespace) -> int:
         f"dataset {task.name}: {task.kind}, {task.train.x.size(1)} features "
         f"({len(task.cardinalities)} categorical), "
         f"{task.train.x.size(0)}/{task.val.x.size(0)}/{task.test.x.size(0)} "
-        f"train/val/test rows; {args.seeds} seeds, <= {args.epochs} epochs"
+        f"train/val/test rows; {args.seeds} seeds, <= {args.epochs} epochs, "
+        f"{args.numeric_embedding} numeric embedding"
         + (f"; {len(done)} runs already in {log.path}" if done else ""),
         flush=True,
     )
@@ -336,7 +362,10 @@ def _compare(args: argparse.Namespace) -> int:
                 if (name, seed) in done:
                     continue
                 options: dict[str, Any] = dict(
-                    epochs=args.epochs, batch_size=args.batch_size, time_budget=args.time_budget
+                    epochs=args.epochs,
+                    batch_size=args.batch_size,
+                    time_budget=args.time_budget,
+                    numeric_embedding=args.numeric_embedding,
                 )
                 try:
                     if args.in_process:
@@ -361,8 +390,9 @@ def _compare(args: argparse.Namespace) -> int:
                 results.append(result)
                 shown = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
                 unit = "iterations" if name in compare.SKLEARN_MODELS else "epochs"
+                stop = "" if result.stopped_by is None else f", stopped by {result.stopped_by}"
                 print(
-                    f"  seed {seed} {name:>14}: {shown} ({result.epochs_run} {unit}, "
+                    f"  seed {seed} {name:>14}: {shown} ({result.epochs_run} {unit}{stop}, "
                     f"{result.peak_mb:.0f} MiB peak)",
                     flush=True,
                 )

@@ -165,8 +165,10 @@ def train(
             higher :obj:`monitor` is better. (default: :obj:`"min"`)
         patience (int, optional): Epochs without improvement before
             stopping; :obj:`None` never stops early. (default: :obj:`None`)
-        time_budget (float, optional): Seconds; the loop stops after the
-            epoch that crosses it. (default: :obj:`None`)
+        time_budget (float, optional): Seconds; the loop stops at the first
+            step that crosses it, validates that (possibly partial) epoch and
+            returns. Under :mod:`torch.distributed` it stops after the epoch
+            that crosses it. (default: :obj:`None`)
         progress (bool, optional): Show a tqdm bar over epochs when tqdm is
             installed. (default: :obj:`False`)
         progress_desc (str, optional): The bar's label.
@@ -196,6 +198,9 @@ def train(
     """
     _check_arguments(epochs, monitor, mode, patience, time_budget)
     start = time.perf_counter()
+    # Processes would leave an epoch at different steps and then wait on each
+    # other: under torch.distributed the budget is checked between epochs only.
+    step_budget = time_budget if _world_size() == 1 else None
     history: list[dict[str, float]] = []
     best_state = _snapshot(model)
     best_epoch, best_score = 0, math.nan
@@ -237,6 +242,10 @@ def train(
                 optimizer.step()
                 total += float(loss.detach())
                 count += 1
+                if step_budget is not None and time.perf_counter() - start >= step_budget:
+                    # On a large table one epoch can outlast the whole budget:
+                    # stop within the epoch, then validate what was trained.
+                    break
             if diverged is not None:
                 stop_reason = "diverged"
                 break

@@ -145,6 +145,30 @@ def test_time_budget_stops_after_the_crossing_epoch():
     assert len(result.history) == 1 and result.stop_reason == "time_budget"
 
 
+def test_time_budget_stops_within_an_epoch_and_validates_it():
+    model, optimizer, loss_fn, validate = _drifting_problem()
+    steps = []
+
+    def counted(batch):
+        steps.append(batch)
+        return loss_fn(batch)
+
+    result = train(
+        model,
+        lambda epoch: [0, 1, 2, 3, 4],
+        counted,
+        optimizer=optimizer,
+        epochs=3,
+        validate=validate,
+        time_budget=1e-9,
+    )
+    # The first step crosses the budget: the rest of that epoch is skipped,
+    # and the one step taken is validated and kept.
+    assert steps == [0] and len(result.history) == 1
+    assert result.stop_reason == "time_budget" and result.best_epoch == 1
+    assert "val_loss" in result.history[0]
+
+
 def _poisoned_at(epoch_to_poison: int):
     r"""A problem whose loss turns NaN (and poisons the weight) at one epoch;
     with this step size the best validation loss is at epoch 3."""

@@ -2,11 +2,16 @@ r"""The GATConv comparison: feature-graph models against PyG's ``GATConv``,
 an MLP and gradient boosting, on a named dataset or a user's own table.
 
 Every model sees the same seeded splits, the same standardisation (fitted on
-the train rows), the same optimiser, epoch budget and early stopping on the
-validation split. The test metric is taken at the best validation epoch.
+the train rows), the same numeric embedding (for the models that have one),
+the same epoch or time budget and early stopping on the validation split;
+each model trains with its optimizer recipe (AdamW). The test metric is taken
+at the best validation epoch.
 
 - :mod:`~pyg_tabular.compare.tasks`: datasets and tables → :class:`Task`;
-- :mod:`~pyg_tabular.compare.models`: the model registry (:func:`register_model`);
+- :mod:`~pyg_tabular.compare.models`: the model registry (:func:`register_model`)
+  and the shared numeric embeddings;
+- :mod:`~pyg_tabular.compare.peers`: FT-Transformer and TabM by their authors'
+  packages (the ``peers`` extra), with their authors' optimizer recipes;
 - :mod:`~pyg_tabular.compare.runner`: one (model, seed) run, in-process or isolated;
 - :mod:`~pyg_tabular.compare.baselines`: HistGradientBoosting;
 - :mod:`~pyg_tabular.compare.metrics`: RMSE, accuracy, AUC;
@@ -18,15 +23,21 @@ from pyg_tabular.compare.metrics import binary_auc, evaluate, peak_rss_mb
 from pyg_tabular.compare.mlp import MLP
 from pyg_tabular.compare.models import (
     ATTENTION_MODELS,
+    EMBEDDING_MODELS,
     GRAPH_NET_OPTIONS,
     MODELS,
+    NUMERIC_EMBEDDINGS,
     RENAMED_MODELS,
     SKLEARN_MODELS,
+    build_model,
+    fit_task_bins,
     graph_net,
     model_names,
+    numeric_embeddings,
     register_model,
     resolve_model,
 )
+from pyg_tabular.compare.peers import FTTransformerNet, TabMNet
 from pyg_tabular.compare.report import (
     OUTPUT_FILES,
     RunLog,
@@ -36,7 +47,15 @@ from pyg_tabular.compare.report import (
     write_summaries,
 )
 from pyg_tabular.compare.run_result import RunResult
-from pyg_tabular.compare.runner import load_source, train_isolated, train_one
+from pyg_tabular.compare.runner import (
+    DEFAULT_OPTIMIZER,
+    EnsembleMean,
+    load_source,
+    make_optimizer,
+    member_loss,
+    train_isolated,
+    train_one,
+)
 from pyg_tabular.compare.tasks import (
     MIN_SPLIT_ROWS,
     TABLE_TASKS,
@@ -54,8 +73,14 @@ __all__ = [
     "MODELS",
     "SKLEARN_MODELS",
     "ATTENTION_MODELS",
+    "EMBEDDING_MODELS",
     "RENAMED_MODELS",
     "GRAPH_NET_OPTIONS",
+    "NUMERIC_EMBEDDINGS",
+    "DEFAULT_OPTIMIZER",
+    "FTTransformerNet",
+    "TabMNet",
+    "EnsembleMean",
     "MIN_SPLIT_ROWS",
     "TABLE_TASKS",
     "OUTPUT_FILES",
@@ -64,6 +89,11 @@ __all__ = [
     "load_source",
     "read_table",
     "graph_net",
+    "build_model",
+    "fit_task_bins",
+    "numeric_embeddings",
+    "make_optimizer",
+    "member_loss",
     "register_model",
     "resolve_model",
     "model_names",

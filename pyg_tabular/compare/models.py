@@ -6,6 +6,11 @@ encoder (per-feature numerics, embedded categoricals), two layers of 16
 channels with residual and LayerNorm, flatten readout, ReLU head. Each name
 says what ran: the FeatureGraphNet layer kind (see
 :data:`pyg_tabular.nn.models.LAYER_KINDS`), or the module class.
+
+The numeric embedding is a setting of the comparison, not of one model
+(:data:`NUMERIC_EMBEDDINGS`): every model that has one (the graph nets, the
+MLP and TabM, listed in :data:`EMBEDDING_MODELS`) is built with the kind the
+comparison names, its piecewise-linear bins fitted on the train split only.
 """
 
 from __future__ import annotations
@@ -16,12 +21,31 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from pyg_tabular.compare import peers
 from pyg_tabular.compare.mlp import MLP
 from pyg_tabular.compare.tasks import Task
+from pyg_tabular.utils.validation import check_choice
 
-ModelFactory = Callable[[Task], nn.Module]
+#: Builds a model from a :class:`Task`: ``factory(task)``, and
+#: ``factory(task, numeric_embedding=kind)`` for the names in :data:`EMBEDDING_MODELS`.
+ModelFactory = Callable[..., nn.Module]
 
-GRAPH_NET_OPTIONS: dict[str, Any] = {"channels": 16, "num_layers": 2, "heads": 4}
+#: The numeric embeddings the comparison can give every model that has one:
+#: ``"linear"`` (one affine map per feature; for the MLP and TabM, whose first
+#: layer is linear already, the numerics as they are), ``"periodic"`` and
+#: ``"piecewise-linear"`` (Gorishniy et al., "On Embeddings for Numerical
+#: Features in Tabular Deep Learning", 2022).
+NUMERIC_EMBEDDINGS = ("linear", "periodic", "piecewise-linear")
+
+#: The design every graph net shares, overridden by :func:`graph_net`'s
+#: options; a ``"numeric_embedding"`` here is the graph nets' kind when the
+#: comparison names none.
+GRAPH_NET_OPTIONS: dict[str, Any] = {
+    "channels": 16,
+    "num_layers": 2,
+    "heads": 4,
+    "numeric_embedding": "linear",
+}
 
 
 class _ColumnSplit(nn.Module):
@@ -58,20 +82,73 @@ class _ModuleNet(nn.Module):
         return self.head(self.module(x))
 
 
+def fit_task_bins(task: Task) -> list[Tensor]:
+    r"""Piecewise-linear bins of :obj:`task`'s numeric columns, fitted on its
+    train split only (:func:`pyg_tabular.nn.models.fit_bins`)."""
+    from pyg_tabular.nn.models import fit_bins
+
+    return fit_bins(task.train.x[:, : task.num_numeric])
+
+
+def numeric_embeddings(kind: str, task: Task) -> nn.Module | None:
+    r"""The :mod:`rtdl_num_embeddings` module that embeds :obj:`task`'s
+    numerics ``[B, F_{num}]`` as ``[B, F_{num}, d]`` for a model whose first
+    layer is a :class:`~torch.nn.Linear` over the flattened row (the MLP, TabM).
+
+    * ``"linear"``: :obj:`None`, the numerics as they are (a per-feature
+      affine embedding followed by a linear layer is one linear map);
+    * ``"periodic"``: ``PeriodicEmbeddings(F_num, lite=False)`` with the
+      package's defaults (24 channels from 48 frequencies, ReLU): the "PLR"
+      embedding of MLP-PLR;
+    * ``"piecewise-linear"``: ``PiecewiseLinearEmbeddings(bins,
+      d_embedding=16, activation=False, version="B")`` over
+      :func:`fit_task_bins`, the embedding the TabM authors recommend.
+
+    A task without numerics gets :obj:`None` whatever the kind.
+    """
+    check_choice(kind, "numeric_embedding", NUMERIC_EMBEDDINGS)
+    if kind == "linear" or task.num_numeric == 0:
+        return None
+    import rtdl_num_embeddings
+
+    if kind == "periodic":
+        return rtdl_num_embeddings.PeriodicEmbeddings(task.num_numeric, lite=False)
+    bins = fit_task_bins(task)
+    with warnings.catch_warnings():
+        # A binary or constant column gets one bin, which rtdl warns is a
+        # min-max scaling: what such a column should get.
+        warnings.filterwarnings("ignore", message=".*only one bin", category=UserWarning)
+        return rtdl_num_embeddings.PiecewiseLinearEmbeddings(
+            bins, d_embedding=16, activation=False, version="B"
+        )
+
+
 def graph_net(layer: str, **options: Any) -> ModelFactory:
     r"""A factory of :class:`~pyg_tabular.nn.models.FeatureGraphNet` with
-    :obj:`layer` in the shared design (:data:`GRAPH_NET_OPTIONS`, overridden by
-    :obj:`options`), taking the task matrix ``[n, F]``."""
+    :obj:`layer` in the shared design, taking the task matrix ``[n, F]``.
 
-    def build(task: Task) -> nn.Module:
+    The options are :data:`GRAPH_NET_OPTIONS`, then the comparison's
+    ``numeric_embedding``, then :obj:`options` (a model registered with its
+    own ``numeric_embedding`` keeps it). A ``"piecewise-linear"`` net gets
+    bins fitted on the train split (:func:`fit_task_bins`) unless
+    :obj:`options` holds ``bins``.
+    """
+
+    def build(task: Task, numeric_embedding: str | None = None) -> nn.Module:
         from pyg_tabular.nn.models import FeatureGraphNet
 
+        settings = dict(GRAPH_NET_OPTIONS)
+        if numeric_embedding is not None:
+            settings["numeric_embedding"] = numeric_embedding
+        settings.update(options)
+        if (
+            settings.get("numeric_embedding") == "piecewise-linear"
+            and task.num_numeric > 0
+            and "bins" not in settings
+        ):
+            settings["bins"] = fit_task_bins(task)
         net = FeatureGraphNet(
-            task.num_numeric,
-            task.cardinalities,
-            task.num_outputs,
-            layer=layer,
-            **{**GRAPH_NET_OPTIONS, **options},
+            task.num_numeric, task.cardinalities, task.num_outputs, layer=layer, **settings
         )
         return _ColumnSplit(net, task.num_numeric)
 
@@ -93,15 +170,18 @@ def _advanced_graph_feature_layer(task: Task) -> nn.Module:
     return _ModuleNet(layer, features, task.num_outputs)
 
 
-def _mlp(task: Task) -> nn.Module:
-    return MLP(task.num_numeric, task.cardinalities, task.num_outputs)
+def _mlp(task: Task, numeric_embedding: str = "linear") -> nn.Module:
+    embeddings = numeric_embeddings(numeric_embedding, task)
+    return MLP(
+        task.num_numeric, task.cardinalities, task.num_outputs, numeric_embeddings=embeddings
+    )
 
 
 #: Name → factory building the model for a :class:`Task`; ``"hgb"`` is not a
 #: torch model and is trained by :func:`~pyg_tabular.compare.train_hgb`.
 MODELS: dict[str, ModelFactory] = {
     "mlp": _mlp,
-    # PyG's convs in FeatureGraphNet on the batched feature graph: the peers.
+    # PyG's convs in FeatureGraphNet on the batched feature graph: our convs' peers.
     "gatconv": graph_net("gatconv"),
     "gatv2conv": graph_net("gatv2conv"),
     "transformerconv": graph_net("transformerconv"),
@@ -114,7 +194,26 @@ MODELS: dict[str, ModelFactory] = {
     # The Keras-style (batch, features) modules between two dense layers.
     "graph-feature-aggregation": _graph_feature_aggregation,
     "advanced-graph-feature-layer": _advanced_graph_feature_layer,
+    # The strongest deep tabular peers, by their authors' packages (the
+    # `peers` extra, imported when the model is built).
+    "ft-transformer": peers.ft_transformer,
+    "tabm": peers.tabm,
 }
+
+#: Models built with the comparison's numeric embedding (their factories take
+#: ``numeric_embedding=``). FT-Transformer keeps its own linear embeddings.
+EMBEDDING_MODELS = [
+    "mlp",
+    "gatconv",
+    "gatv2conv",
+    "transformerconv",
+    "feature-gat",
+    "feature-gat-1head",
+    "feature-diff",
+    "feature-diff-split",
+    "feature-diff-split-groups",
+    "tabm",
+]
 
 #: Baselines that are not torch models.
 SKLEARN_MODELS = ("hgb",)
@@ -162,16 +261,48 @@ def resolve_model(name: str, *, warn: bool = True) -> str:
     raise ValueError(f"name must be one of {model_names()} (got {name!r})")
 
 
-def register_model(name: str, factory: ModelFactory, *, attention: bool = False) -> None:
+def build_model(name: str, task: Task, *, numeric_embedding: str | None = None) -> nn.Module:
+    r"""Builds model :obj:`name` for :obj:`task`.
+
+    Args:
+        name (str): A name of :data:`MODELS` (or an old name, with a warning).
+        task (Task): The data the model is for.
+        numeric_embedding (str, optional): One of :data:`NUMERIC_EMBEDDINGS`,
+            given to the models of :data:`EMBEDDING_MODELS`; the others keep
+            their own. :obj:`None` leaves every model its default.
+            (default: :obj:`None`)
+    """
+    name = resolve_model(name)
+    if name not in MODELS:
+        raise ValueError(f"{name!r} is not a torch model; see train_one")
+    if numeric_embedding is not None:
+        check_choice(numeric_embedding, "numeric_embedding", NUMERIC_EMBEDDINGS)
+        if name in EMBEDDING_MODELS:
+            return MODELS[name](task, numeric_embedding=numeric_embedding)
+    return MODELS[name](task)
+
+
+def register_model(
+    name: str,
+    factory: ModelFactory,
+    *,
+    attention: bool = False,
+    numeric_embedding: bool = False,
+) -> None:
     r"""Adds a model to the comparison under :obj:`name`.
 
     Args:
         name (str): The model's name in reports.
         factory (callable): Builds the model from the :class:`Task`; the model
-            maps the task matrix ``[n, F]`` to ``[n, num_outputs]``.
+            maps the task matrix ``[n, F]`` to ``[n, num_outputs]`` (or, with
+            ``ensemble_size = k``, to ``[n, k, num_outputs]``; see
+            :mod:`~pyg_tabular.compare.runner` for this and the optimizer recipe).
         attention (bool, optional): Whether the model has a
             ``feature_attention(x)`` returning ``[F, F]`` to plot.
             (default: :obj:`False`)
+        numeric_embedding (bool, optional): Whether :obj:`factory` takes
+            ``numeric_embedding=`` (one of :data:`NUMERIC_EMBEDDINGS`), as
+            :func:`graph_net`'s factories do. (default: :obj:`False`)
 
     Example:
         >>> from pyg_tabular.compare import graph_net, register_model
@@ -190,17 +321,24 @@ def register_model(name: str, factory: ModelFactory, *, attention: bool = False)
     MODELS[name] = factory
     if attention and name not in ATTENTION_MODELS:
         ATTENTION_MODELS.append(name)
+    if numeric_embedding and name not in EMBEDDING_MODELS:
+        EMBEDDING_MODELS.append(name)
 
 
 __all__ = [
     "MODELS",
     "SKLEARN_MODELS",
     "ATTENTION_MODELS",
+    "EMBEDDING_MODELS",
     "RENAMED_MODELS",
     "GRAPH_NET_OPTIONS",
+    "NUMERIC_EMBEDDINGS",
     "ModelFactory",
+    "build_model",
+    "fit_task_bins",
     "graph_net",
     "model_names",
+    "numeric_embeddings",
     "register_model",
     "resolve_model",
 ]

@@ -41,8 +41,13 @@ _TRAILING = [
     "added_mb",
     "history",
     "attention",
+    "stopped_by",
+    "train_seconds",
 ]
 _INTEGERS = {"seed", "params", "epochs_run"}
+# Columns added after runs.csv files were first written: a file without them
+# still reads (as None) and takes new runs in its own columns.
+_LATER = ("stopped_by", "train_seconds")
 
 
 def summarize(results: Sequence[RunResult]) -> list[dict[str, object]]:
@@ -137,7 +142,7 @@ class RunLog:
         with open(self.path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             fields = list(reader.fieldnames or [])
-            missing = [f for f in (*_LEADING, *_TRAILING) if f not in fields]
+            missing = [f for f in (*_LEADING, *_TRAILING) if f not in fields and f not in _LATER]
             if missing:
                 raise ValueError(
                     f"{str(self.path)!r} is not a runs.csv written by this version "
@@ -150,9 +155,12 @@ class RunLog:
     def _result(row: dict[str, str], metrics: list[str]) -> RunResult:
         values: dict[str, Any] = {}
         for field in (*_LEADING, *_TRAILING):
-            text = row[field]
+            text = row.get(field) or ""
             if field == "model":
                 values[field] = text
+            elif field in _LATER:
+                if text:
+                    values[field] = text if field == "stopped_by" else float(text)
             elif field in ("history", "attention"):
                 values[field] = json.loads(text) if text else None
             elif field in _INTEGERS:
@@ -170,6 +178,8 @@ class RunLog:
         if not new:
             with open(self.path, newline="", encoding="utf-8") as handle:
                 header = next(csv.reader(handle), [])
+            if header == [f for f in fields if f not in _LATER]:
+                fields = header  # an older file keeps its columns
             if header != fields:
                 raise ValueError(
                     f"run of {result.model!r} has columns {fields}, but {str(self.path)!r} "
@@ -180,7 +190,7 @@ class RunLog:
         record["history"] = json.dumps(result.history)
         record["attention"] = "" if result.attention is None else json.dumps(result.attention)
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=fields)
+        writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerow(record)

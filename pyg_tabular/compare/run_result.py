@@ -29,6 +29,13 @@ class RunResult:
     added_mb: float = float("nan")
     #: Mean ``[F, F]`` attention over the test rows, for attention models.
     attention: list[list[float]] | None = None
+    #: What ended training: ``"patience"`` (early stopping), ``"epochs"``
+    #: (the epoch budget), ``"time"`` (the time budget) or ``"diverged"``;
+    #: :obj:`None` for ``hgb`` and for runs recorded before this field.
+    stopped_by: str | None = None
+    #: Wall-clock seconds of the training loop (validation included: the
+    #: clock the time budget reads); :obj:`None` for ``hgb`` and older runs.
+    train_seconds: float | None = None
 
 
 __all__ = ["RunResult"]

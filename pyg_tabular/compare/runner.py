@@ -4,11 +4,27 @@ or in a fresh one so that its peak memory is its own.
 Every torch model is trained by :func:`pyg_tabular.training.train`, the loop
 the estimators use: AdamW, early stopping on the validation metric, the best
 epoch's weights restored before the test metric is taken.
+
+A model tells the runner how it is trained through three optional
+attributes, honoured for every model whatever its name:
+
+- ``optimizer_options`` (dict): its AdamW keyword arguments (``lr``,
+  ``weight_decay``, ...), over :data:`DEFAULT_OPTIMIZER`;
+- ``optimizer_groups()``: its parameter groups (a group may set its own
+  ``weight_decay``, e.g. ``0.0``), instead of ``model.parameters()``;
+- ``ensemble_size`` (int :math:`k`): the model returns one prediction per
+  member, ``[n, k, out]``. It is trained on the mean of the members' losses,
+  each member against every target (:func:`member_loss`), and evaluated on
+  the mean of the members' predictions (:class:`EnsembleMean`).
+
+See :func:`make_optimizer`; :class:`~pyg_tabular.compare.peers.TabMNet` and
+:class:`~pyg_tabular.compare.peers.FTTransformerNet` use them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import queue as queue_module
 import statistics
 import time
@@ -20,7 +36,12 @@ from torch import Tensor, nn
 
 from pyg_tabular.compare.baselines import train_hgb
 from pyg_tabular.compare.metrics import evaluate, monitor_of, peak_rss_mb
-from pyg_tabular.compare.models import ATTENTION_MODELS, MODELS, SKLEARN_MODELS, resolve_model
+from pyg_tabular.compare.models import (
+    ATTENTION_MODELS,
+    SKLEARN_MODELS,
+    build_model,
+    resolve_model,
+)
 from pyg_tabular.compare.run_result import RunResult
 from pyg_tabular.compare.tasks import Task, load_task
 from pyg_tabular.training import train
@@ -29,6 +50,17 @@ from pyg_tabular.training import train
 #: ``load(seed=..., max_rows=...) -> Task`` that a spawned process can pickle
 #: (a :func:`functools.partial` of :func:`~pyg_tabular.compare.load_table_task`).
 TaskSource = str | Callable[..., Task]
+
+#: AdamW keyword arguments of a model without ``optimizer_options``.
+DEFAULT_OPTIMIZER: dict[str, Any] = {"lr": 3e-3, "weight_decay": 1e-5}
+
+# TrainingResult.stop_reason -> RunResult.stopped_by.
+_STOPPED_BY = {
+    "max_epochs": "epochs",
+    "early_stopping": "patience",
+    "time_budget": "time",
+    "diverged": "diverged",
+}
 
 
 def _loss_fn(kind: str) -> Callable[[Tensor, Tensor], Tensor]:
@@ -41,6 +73,87 @@ def _loss_fn(kind: str) -> Callable[[Tensor, Tensor], Tensor]:
     return lambda out, y: nn.functional.cross_entropy(out, y.long())
 
 
+def member_loss(out: Tensor, y: Tensor, kind: str, ensemble_size: int | None = None) -> Tensor:
+    r"""The training loss of :obj:`out` for targets :obj:`y` of a task :obj:`kind`.
+
+    With :obj:`ensemble_size` :math:`k`, :obj:`out` is ``[n, k, out]`` and the
+    loss is the mean over the :math:`k` members of each member's loss against
+    all of :obj:`y` (MSE, binary or multiclass cross-entropy); without, it is
+    that loss of ``[n, out]``.
+    """
+    loss_of = _loss_fn(kind)
+    if ensemble_size is None:
+        return loss_of(out, y)
+    if out.dim() != 3 or out.size(1) != ensemble_size:
+        raise ValueError(
+            f"an ensemble of {ensemble_size} members must return [n, {ensemble_size}, out] "
+            f"(got shape {tuple(out.shape)})"
+        )
+    # Every member's loss is a mean over the same n rows, so the mean of the
+    # members' losses is the loss over all n * k predictions at once.
+    return loss_of(out.flatten(0, 1), y.repeat_interleave(ensemble_size))
+
+
+class EnsembleMean(nn.Module):
+    r"""The mean prediction of an ensemble :obj:`model` (``[n, k, out]``),
+    in the form a single model's output takes (``[n, out]``), so that
+    :func:`~pyg_tabular.compare.metrics.evaluate` reads it unchanged.
+
+    - ``"regression"``: the mean of the members' values;
+    - ``"binary"``: the logit of the mean of the members' probabilities;
+    - ``"multiclass"``: the log of the mean of the members' class
+      probabilities (log-probabilities: their softmax is that mean).
+
+    Args:
+        model (torch.nn.Module): Returns ``[n, k, out]``.
+        kind (str): The task kind.
+    """
+
+    def __init__(self, model: nn.Module, kind: str) -> None:
+        super().__init__()
+        self.model = model
+        self.kind = kind
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.model(x)  # [n, k, out]
+        if self.kind == "regression":
+            return out.mean(1)
+        if self.kind == "binary":
+            # float64: a mean probability near 0 or 1 keeps a finite logit.
+            probability = torch.sigmoid(out.double()).mean(1)
+            return torch.logit(probability, eps=1e-12).to(out.dtype)
+        # log(mean_k p_k) without leaving log space: a tiny probability stays finite.
+        return torch.logsumexp(torch.log_softmax(out, dim=-1), dim=1) - math.log(out.size(1))
+
+
+def make_optimizer(
+    model: nn.Module, *, lr: float | None = None, weight_decay: float | None = None
+) -> torch.optim.AdamW:
+    r"""AdamW over :obj:`model` with its recipe: the parameter groups of its
+    ``optimizer_groups()`` (else all parameters) and the keyword arguments of
+    :data:`DEFAULT_OPTIMIZER` updated by its ``optimizer_options``.
+
+    Args:
+        model (torch.nn.Module): The model to train.
+        lr (float, optional): Overrides the recipe's learning rate for every
+            group. (default: :obj:`None`)
+        weight_decay (float, optional): Overrides the recipe's weight decay,
+            except in groups that set their own. (default: :obj:`None`)
+    """
+    options = {**DEFAULT_OPTIMIZER, **getattr(model, "optimizer_options", {})}
+    if lr is not None:
+        options["lr"] = lr
+    if weight_decay is not None:
+        options["weight_decay"] = weight_decay
+    make_groups = getattr(model, "optimizer_groups", None)
+    if not callable(make_groups):
+        return torch.optim.AdamW(model.parameters(), **options)
+    groups: list[dict[str, Any]] = list(make_groups())
+    if lr is not None:
+        groups = [{**group, "lr": lr} for group in groups]
+    return torch.optim.AdamW(groups, **options)
+
+
 def train_one(
     name: str,
     task: Task,
@@ -48,50 +161,78 @@ def train_one(
     seed: int,
     epochs: int,
     batch_size: int = 128,
-    lr: float = 3e-3,
+    lr: float | None = None,
+    weight_decay: float | None = None,
     patience: int = 10,
     time_budget: float | None = None,
+    numeric_embedding: str | None = None,
 ) -> RunResult:
-    """Trains one model on one seed with early stopping on the validation split.
+    r"""Trains one model on one seed with early stopping on the validation split.
 
-    Neural models: AdamW, :obj:`epochs` passes at most, stop after
-    :obj:`patience` epochs without a better validation metric (or once
-    :obj:`time_budget` seconds are spent) and keep the best epoch's weights.
-    ``hgb``: see :func:`~pyg_tabular.compare.train_hgb`.
+    Neural models: AdamW with the model's recipe (see :func:`make_optimizer`;
+    :data:`DEFAULT_OPTIMIZER` for the graph nets and the MLP),
+    :obj:`epochs` passes at most, stop after :obj:`patience` epochs without a
+    better validation metric (or after the epoch that crosses
+    :obj:`time_budget` seconds) and keep the best epoch's weights. An
+    ensemble (``ensemble_size``) is trained and evaluated as the module
+    docstring says. ``hgb``: see :func:`~pyg_tabular.compare.train_hgb`.
+
+    Args:
+        name (str): The model (see :func:`~pyg_tabular.compare.model_names`).
+        task (Task): The data.
+        seed (int): Seeds the weights and the batch order.
+        epochs (int): Most epochs.
+        batch_size (int, optional): Rows per step. (default: :obj:`128`)
+        lr (float, optional): Overrides every model's learning rate.
+            (default: :obj:`None`, the model's recipe)
+        weight_decay (float, optional): Overrides every model's weight decay.
+            (default: :obj:`None`, the model's recipe)
+        patience (int, optional): Epochs without improvement before stopping.
+            (default: :obj:`10`)
+        time_budget (float, optional): Seconds of training (the loop's wall
+            clock, validation included). (default: :obj:`None`)
+        numeric_embedding (str, optional): One of
+            :data:`~pyg_tabular.compare.models.NUMERIC_EMBEDDINGS`, for every
+            model that has a numeric embedding. (default: :obj:`None`, each
+            model's own)
     """
     name = resolve_model(name)
     if name in SKLEARN_MODELS:
         return train_hgb(task, seed=seed, max_iter=10 * epochs)
     before = peak_rss_mb()
     torch.manual_seed(seed)
-    model = MODELS[name](task)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
-    loss_of = _loss_fn(task.kind)
+    model = build_model(name, task, numeric_embedding=numeric_embedding)
+    optimizer = make_optimizer(model, lr=lr, weight_decay=weight_decay)
+    ensemble_size: int | None = getattr(model, "ensemble_size", None)
+    predictor = model if ensemble_size is None else EnsembleMean(model, task.kind)
     monitor, mode = monitor_of(task.kind)
     generator = torch.Generator().manual_seed(seed)
     train_x, train_y = task.train.x, task.train.y
     train_seconds: list[float] = []
 
     def batches(epoch: int) -> Iterator[Tensor]:
-        # Timed here so that s/epoch counts training, not validation.
+        # Timed here so that s/epoch counts training, not validation; the
+        # finally also times an epoch the time budget ends between two steps.
         start = time.perf_counter()
-        yield from torch.randperm(train_x.size(0), generator=generator).split(batch_size)
-        train_seconds.append(time.perf_counter() - start)
+        try:
+            yield from torch.randperm(train_x.size(0), generator=generator).split(batch_size)
+        finally:
+            train_seconds.append(time.perf_counter() - start)
 
     result = train(
         model,
         batches,
-        lambda chunk: loss_of(model(train_x[chunk]), train_y[chunk]),
+        lambda chunk: member_loss(model(train_x[chunk]), train_y[chunk], task.kind, ensemble_size),
         optimizer=optimizer,
         epochs=epochs,
-        validate=lambda: evaluate(model, task.val, task.kind, task.target_scale),
+        validate=lambda: evaluate(predictor, task.val, task.kind, task.target_scale),
         monitor=monitor,
         mode=mode,
         patience=patience,
         time_budget=time_budget,
     )
     start = time.perf_counter()
-    metrics = evaluate(model, task.test, task.kind, task.target_scale)
+    metrics = evaluate(predictor, task.test, task.kind, task.target_scale)
     rows_per_second = task.test.x.size(0) / max(time.perf_counter() - start, 1e-9)
     attention = None
     if name in ATTENTION_MODELS:
@@ -103,13 +244,15 @@ def train_one(
         seed=seed,
         metrics=metrics,
         params=sum(p.numel() for p in model.parameters()),
-        seconds_per_epoch=statistics.median(train_seconds),
+        seconds_per_epoch=statistics.median(train_seconds) if train_seconds else math.nan,
         rows_per_second=rows_per_second,
         epochs_run=len(result.history),
         history=[record[monitor] for record in result.history],
         peak_mb=peak,
         added_mb=peak - before,
         attention=attention,
+        stopped_by=_STOPPED_BY.get(result.stop_reason, result.stop_reason),
+        train_seconds=result.seconds,
     )
 
 
@@ -140,6 +283,7 @@ def train_isolated(
     max_rows: int | None = None,
     threads: int = 1,
     time_budget: float | None = None,
+    numeric_embedding: str | None = None,
 ) -> RunResult:
     """:func:`train_one` in a fresh process, so :attr:`RunResult.peak_mb` is
     the peak of that model alone (the process also holds torch and the data).
@@ -159,6 +303,7 @@ def train_isolated(
         max_rows=max_rows,
         threads=threads,
         time_budget=time_budget,
+        numeric_embedding=numeric_embedding,
     )
     process = context.Process(target=_isolated, args=(queue, name, source, seed, kwargs))
     process.start()
@@ -187,4 +332,13 @@ def train_isolated(
     return RunResult(**outcome)
 
 
-__all__ = ["train_one", "train_isolated", "load_source", "TaskSource"]
+__all__ = [
+    "DEFAULT_OPTIMIZER",
+    "EnsembleMean",
+    "TaskSource",
+    "load_source",
+    "make_optimizer",
+    "member_loss",
+    "train_isolated",
+    "train_one",
+]

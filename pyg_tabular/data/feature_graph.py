@@ -442,8 +442,10 @@ def to_static_graph(
 ) -> tuple[Tensor, Tensor]:
     r"""Returns the static form of complete rows: ``x [B, F, C]`` and one template.
 
-    PyG's ``MessagePassing`` layers accept node features ``[B, F, C]`` with a
-    single ``[2, E]`` graph shared by all ``B`` rows. Use this form when every
+    Our convs (and PyG convs that support static graphs, such as
+    ``GCNConv``; not ``GATConv`` or ``GATv2Conv``, which refuse it) take node
+    features ``[B, F, C]`` with a single ``[2, E]`` graph shared by all ``B``
+    rows. Use this form when every
     row has all of its features: it needs no ``B·E`` edge index, so building it
     is :math:`O(B \cdot F)` (a view for tensors). Use :func:`rows_to_graph`
     when rows differ (missing values dropped) or when a PyG loader or pooling

@@ -30,7 +30,7 @@ from pyg_tabular.datasets._columns import (
 )
 from pyg_tabular.datasets.table_encoder import TableEncoder
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
-from pyg_tabular.utils.validation import check_positive_int, is_dataframe
+from pyg_tabular.utils.validation import check_int, check_positive_int, is_dataframe
 
 # One encoded piece of the stream: features [n, F] and targets [n] (or None).
 _Piece = tuple[Tensor, Tensor | None]
@@ -494,6 +494,36 @@ class StreamingTabularLoader(ColumnSchema):
             buffer = _take(pool, order[leaving:])
         if buffer is not None:
             yield buffer
+
+    def fit_bins(self, n_bins: int = 48, max_rows: int = 1_000_000) -> list[Tensor]:
+        r"""Quantile bin edges of each standardized numeric column, for a
+        piecewise-linear numeric embedding
+        (:func:`~pyg_tabular.nn.models.fit_bins`), from one pass over the
+        source. Tables longer than :obj:`max_rows` are binned on a uniform
+        random sample of that many rows (seeded by :attr:`seed`), so memory
+        stays bounded. Stream only the training rows through this loader.
+
+        Example:
+            >>> import pandas as pd
+            >>> chunks = [pd.DataFrame({"a": range(10), "y": [0.0] * 10})]
+            >>> len(StreamingTabularLoader(chunks, "y").fit_bins(n_bins=4)[0])
+            5
+        """
+        max_rows = check_int(max_rows, "max_rows", 3)
+        generator = torch.Generator().manual_seed(self.seed % (2**63))
+        keys = torch.empty(0)
+        sample = torch.empty(0, self.num_numeric, dtype=self.dtype)
+        for x, _ in self._pieces(None):
+            # Reservoir sampling by random keys: the max_rows smallest keys
+            # seen so far are a uniform sample of the rows seen so far.
+            keys = torch.cat([keys, torch.rand(x.size(0), generator=generator)])
+            sample = torch.cat([sample, x[:, : self.num_numeric]])
+            if keys.numel() > max_rows:
+                keys, keep = keys.topk(max_rows, largest=False)
+                sample = sample[keep]
+        from pyg_tabular.nn.models import fit_bins
+
+        return fit_bins(sample, n_bins)
 
     # ---------------------------------------------------------------- iterating
     def set_epoch(self, epoch: int) -> None:

@@ -291,6 +291,22 @@ class TabularDataset(ColumnSchema, Dataset):
             raise ValueError(f"split must be one of {SPLITS} or None (got {split!r})")
         return self.split_index[split]
 
+    def fit_bins(self, n_bins: int = 48, split: str | None = "train") -> list[Tensor]:
+        r"""Quantile bin edges of each standardized numeric column over the
+        rows of :obj:`split`, for a piecewise-linear numeric embedding
+        (:func:`~pyg_tabular.nn.models.fit_bins`). Fit on the training rows
+        only, as the standardization was.
+
+        Example:
+            >>> import pandas as pd
+            >>> dataset = TabularDataset(pd.DataFrame({"a": range(20), "y": [0.0] * 20}), "y")
+            >>> len(dataset.fit_bins(n_bins=4)[0])
+            5
+        """
+        from pyg_tabular.nn.models import fit_bins
+
+        return fit_bins(self.numeric[self.index(split)], n_bins)
+
     def __len__(self) -> int:
         return self.numeric.size(0)
 

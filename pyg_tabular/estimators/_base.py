@@ -47,6 +47,9 @@ _PREDICT_BATCH = 4096
 _ATTENTION_ROWS = 1024
 _STATE_KEYS = ("params", "encoder", "target", "model", "feature_attention", "history")
 
+# What a checkpoint that predates a parameter was trained with.
+_PARAMS_BEFORE_THEY_EXISTED: dict[str, Any] = {"block": "residual"}
+
 
 def _check_number(value: object, name: str, low: float, low_open: bool) -> float:
     ok = (
@@ -113,7 +116,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         num_layers: int = 2,
         heads: int = 4,
         dropout: float = 0.0,
-        numeric_embedding: str = "per_feature",
+        numeric_embedding: str = "piecewise-linear",
+        block: str = "residual",
         readout: str = "flatten",
         head_channels: int = 64,
         num_groups: int | None = None,
@@ -123,6 +127,7 @@ class _FeatureGraphEstimator(BaseEstimator):
         weight_decay: float = 1e-5,
         validation_fraction: float = 0.15,
         patience: int = 10,
+        time_budget: float | None = None,
         categorical_features: Sequence[Any] | None = None,
         random_state: int | None = None,
         progress: bool = True,
@@ -134,6 +139,7 @@ class _FeatureGraphEstimator(BaseEstimator):
         self.heads = heads
         self.dropout = dropout
         self.numeric_embedding = numeric_embedding
+        self.block = block
         self.readout = readout
         self.head_channels = head_channels
         self.num_groups = num_groups
@@ -143,6 +149,7 @@ class _FeatureGraphEstimator(BaseEstimator):
         self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.patience = patience
+        self.time_budget = time_budget
         self.categorical_features = categorical_features
         self.random_state = random_state
         self.progress = progress
@@ -164,6 +171,14 @@ class _FeatureGraphEstimator(BaseEstimator):
         _check_number(self.lr, "lr", 0.0, low_open=True)
         _check_number(self.weight_decay, "weight_decay", 0.0, low_open=False)
         check_fraction(self.validation_fraction, "validation_fraction")
+        if self.time_budget is not None:
+            _check_number(self.time_budget, "time_budget", 0.0, low_open=True)
+            if _distributed.get_world_size() > 1:
+                # Ranks would cross the budget at different epochs and then wait on each other.
+                raise ValueError(
+                    f"time_budget={self.time_budget!r} is not supported with distributed "
+                    "training; bound the run with epochs instead"
+                )
         if self.random_state is not None and (
             isinstance(self.random_state, (bool, np.bool_))
             or not isinstance(self.random_state, (int, np.integer))
@@ -308,9 +323,12 @@ class _FeatureGraphEstimator(BaseEstimator):
         train_rows, val_rows = dataset.index("train"), dataset.index("val")
         self._fit_target(dataset.target[train_rows])
 
+        bins = None
+        if self.numeric_embedding == "piecewise-linear" and dataset.num_numeric > 0:
+            bins = dataset.fit_bins(split="train")  # the training rows only, as the scaler
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model = self._build_model(dataset.num_numeric, dataset.cardinalities)
+            model = self._build_model(dataset.num_numeric, dataset.cardinalities, bins)
             result = self._train(model, dataset, train_rows, val_rows, seed)
         self.model_ = model
         # Wall times differ from run to run; the history of a seeded fit does not.
@@ -327,7 +345,12 @@ class _FeatureGraphEstimator(BaseEstimator):
         )
         return self
 
-    def _build_model(self, num_numeric: int, cardinalities: Sequence[int]) -> FeatureGraphNet:
+    def _build_model(
+        self,
+        num_numeric: int,
+        cardinalities: Sequence[int],
+        bins: Sequence[Tensor] | None = None,
+    ) -> FeatureGraphNet:
         return FeatureGraphNet(
             num_numeric,
             list(cardinalities),
@@ -338,6 +361,8 @@ class _FeatureGraphEstimator(BaseEstimator):
             heads=self.heads,
             dropout=self.dropout,
             numeric_embedding=self.numeric_embedding,
+            bins=bins,
+            block=self.block,
             readout=self.readout,
             head_channels=self.head_channels,
             num_groups=self.num_groups,
@@ -400,6 +425,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             epochs=int(self.epochs),
             validate=validate if val_rows.numel() > 0 else None,
             patience=int(self.patience),
+            time_budget=None if self.time_budget is None else float(self.time_budget),
             progress=self.progress and _distributed.get_rank() == 0,
             progress_desc=type(self).__name__,
         )
@@ -508,6 +534,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             "encoder": self.encoder_.state_dict(),
             "target": self._target_state(),
             "model": {k: v.detach().clone() for k, v in self.model_.state_dict().items()},
+            "bins": self.model_.bins,
             "feature_attention": self.feature_attention_,
             "history": self.history_,
             "best_epoch": self.best_epoch_,
@@ -560,7 +587,9 @@ class _FeatureGraphEstimator(BaseEstimator):
         if absent:
             raise ValueError(f"{name!r} is not a complete checkpoint: it lacks {absent}")
         try:
-            estimator = cls(**state["params"])
+            # Parameters added since a checkpoint was written take the value
+            # that reproduces the network it was trained with, not today's default.
+            estimator = cls(**{**_PARAMS_BEFORE_THEY_EXISTED, **state["params"]})
             estimator.encoder_ = TableEncoder(dtype=torch.float32).load_state_dict(state["encoder"])
             estimator._load_target_state(state["target"])
             encoder = estimator.encoder_
@@ -568,7 +597,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             if state.get("feature_names_in") is not None:
                 estimator.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
             estimator.model_ = estimator._build_model(
-                len(encoder.numeric_names), encoder.cardinalities
+                len(encoder.numeric_names), encoder.cardinalities, state.get("bins")
             )
             estimator.model_.load_state_dict(state["model"])
         except (TypeError, ValueError, KeyError, RuntimeError) as error:

@@ -47,9 +47,10 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     probabilities differently (by about :math:`10^{-7}`) in a batch and in
     a subset of it.
 
-    The defaults (32 channels, 2 layers, 4 heads, learning rate
-    :math:`10^{-3}`) won or tied a sweep over five datasets; see the
-    experiments page of the docs.
+    The defaults come from one sweep over the California, Adult, ACS
+    Employment and Diamonds tables, with no per-dataset tuning: its script
+    (``scripts/sweep_defaults.py``) and its table are on the experiments
+    page of the docs, which also says where the defaults fall short.
 
     Args:
         layer (str, optional): Layer kind of
@@ -58,10 +59,16 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
         num_layers (int, optional): Attention layers. (default: :obj:`2`)
         heads (int, optional): Attention heads. (default: :obj:`4`)
         dropout (float, optional): Dropout probability. (default: :obj:`0.0`)
-        numeric_embedding (str, optional): ``"per_feature"`` or ``"shared"``.
-            (default: :obj:`"per_feature"`)
-        readout (str, optional): ``"flatten"`` or ``"mean"``.
-            (default: :obj:`"flatten"`)
+        numeric_embedding (str, optional): ``"piecewise-linear"`` (quantile
+            bins fitted on the training part, see
+            :func:`~pyg_tabular.nn.models.fit_bins`), ``"periodic"``,
+            ``"linear"`` or ``"shared"``. (default: :obj:`"piecewise-linear"`)
+        block (str, optional): ``"residual"`` or ``"transformer"`` (pre-norm
+            attention and feed-forward), see
+            :class:`~pyg_tabular.nn.models.FeatureGraphNet`.
+            (default: :obj:`"residual"`)
+        readout (str, optional): ``"flatten"``, ``"mean"``, ``"cls"`` or
+            ``"attention"``. (default: :obj:`"flatten"`)
         head_channels (int, optional): Hidden width of the head.
             (default: :obj:`64`)
         num_groups (int or str, optional): Soft feature groups of the
@@ -77,6 +84,9 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
             (stopping on the training loss). (default: :obj:`0.15`)
         patience (int, optional): Epochs without improvement before stopping.
             (default: :obj:`10`)
+        time_budget (float, optional): Seconds of training; it stops at the
+            first step past them and keeps the best validated weights.
+            :obj:`None` for no limit. (default: :obj:`None`)
         categorical_features (list, optional): Columns (names, or indices for
             arrays) to encode as categories, overriding the detection.
             (default: :obj:`None`)

@@ -27,7 +27,8 @@ class FeatureGraphFrame(torch.nn.Module):
         stype_encoder_dict (dict, optional): Encoder per stype (default:
             embeddings for categoricals, linear maps for numericals).
         heads (int, optional): Attention heads per block. (default: :obj:`4`)
-        layer (str, optional): ``"gat"`` or ``"diff"``. (default: :obj:`"gat"`)
+        layer (str, optional): ``"feature-gat"`` or ``"feature-diff"``, as in
+            :class:`FeatureGraphTableConv`. (default: :obj:`"feature-gat"`)
         dropout (float, optional): Dropout in the blocks. (default: :obj:`0.0`)
     """
 
@@ -40,7 +41,7 @@ class FeatureGraphFrame(torch.nn.Module):
         col_names_dict: dict[stype, list[str]],
         stype_encoder_dict: dict[stype, Any] | None = None,
         heads: int = 4,
-        layer: str = "gat",
+        layer: str = "feature-gat",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()

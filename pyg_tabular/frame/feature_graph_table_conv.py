@@ -2,6 +2,8 @@ r"""A pytorch-frame ``TableConv`` that attends over the feature graph."""
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import Tensor
 from torch_frame.nn.conv import TableConv
@@ -22,15 +24,19 @@ class FeatureGraphTableConv(TableConv):
             \mathbf{W}_2\,\mathrm{ReLU}(\mathbf{W}_1 \mathbf{H}))\big)
 
     where Conv is :class:`~pyg_tabular.nn.dense.DenseFeatureGATConv`
-    (``layer="gat"``) or :class:`~pyg_tabular.nn.dense.DenseFeatureDiffGATConv`
-    (``layer="diff"``) with :obj:`heads` heads averaged, so that the block
-    keeps the ``[B, num_cols, channels]`` shape pytorch-frame's models expect
-    from a ``TableConv`` (as ``FTTransformerConvs`` and ``ExcelFormerConv``).
+    (``layer="feature-gat"``) or
+    :class:`~pyg_tabular.nn.dense.DenseFeatureDiffGATConv`
+    (``layer="feature-diff"``), the layer kinds of
+    :class:`~pyg_tabular.nn.models.FeatureGraphNet` of the same names, with
+    :obj:`heads` heads averaged, so that the block keeps the
+    ``[B, num_cols, channels]`` shape pytorch-frame's models expect from a
+    ``TableConv`` (as ``FTTransformerConvs`` and ``ExcelFormerConv``).
 
     Args:
         channels (int): Channels per column, the encoder's ``out_channels``.
         heads (int, optional): Attention heads. (default: :obj:`4`)
-        layer (str, optional): ``"gat"`` or ``"diff"``. (default: :obj:`"gat"`)
+        layer (str, optional): ``"feature-gat"`` or ``"feature-diff"`` (the
+            old names ``"gat"`` and ``"diff"`` warn). (default: :obj:`"feature-gat"`)
         dropout (float, optional): Dropout on attention coefficients and both
             residual branches. (default: :obj:`0.0`)
         feedforward_channels (int, optional): Hidden width of the position-wise
@@ -52,7 +58,7 @@ class FeatureGraphTableConv(TableConv):
         self,
         channels: int,
         heads: int = 4,
-        layer: str = "gat",
+        layer: str = "feature-gat",
         dropout: float = 0.0,
         feedforward_channels: int | None = None,
         num_cols: int | None = None,
@@ -62,11 +68,10 @@ class FeatureGraphTableConv(TableConv):
         for name, value in (("channels", channels), ("heads", heads)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive int (got {value!r})")
-        if layer not in ("gat", "diff"):
-            raise ValueError(f"layer must be 'gat' or 'diff' (got {layer!r})")
+        layer = _resolve_layer(layer)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1) (got {dropout!r})")
-        conv_type = DenseFeatureGATConv if layer == "gat" else DenseFeatureDiffGATConv
+        conv_type = DenseFeatureGATConv if layer == "feature-gat" else DenseFeatureDiffGATConv
         self.channels, self.heads, self.layer, self.num_cols = channels, heads, layer, num_cols
         self.conv = conv_type(channels, channels, heads, concat=False, dropout=dropout)
         hidden = feedforward_channels or 2 * channels
@@ -108,3 +113,18 @@ class FeatureGraphTableConv(TableConv):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.channels}, heads={self.heads}, layer={self.layer!r})"
+
+
+def _resolve_layer(layer: object) -> str:
+    # The same names as FeatureGraphNet's layer kinds; the old short ones warn.
+    old = {"gat": "feature-gat", "diff": "feature-diff"}
+    if isinstance(layer, str) and layer in old:
+        warnings.warn(
+            f"layer={layer!r} is now called {old[layer]!r}; the old name goes in the next release",
+            FutureWarning,
+            stacklevel=3,
+        )
+        return old[layer]
+    if layer not in ("feature-gat", "feature-diff"):
+        raise ValueError(f"layer must be 'feature-gat' or 'feature-diff' (got {layer!r})")
+    return str(layer)

@@ -40,6 +40,33 @@ def test_run_log_round_trips_every_field(tmp_path):
         assert len(list(csv.DictReader(handle))) == 2
 
 
+def test_run_log_keeps_how_each_run_stopped(tmp_path):
+    import dataclasses
+
+    log = RunLog(tmp_path / "runs.csv")
+    timed = dataclasses.replace(_run("a", 0, 0.25), stopped_by="time", train_seconds=1.25)
+    log.append(timed)
+    log.append(_run("hgb", 0, 0.5))  # no stop reason nor training clock
+    assert log.read() == [timed, _run("hgb", 0, 0.5)]
+
+
+def test_a_runs_csv_from_before_the_stop_columns_reads_and_resumes(tmp_path):
+    import dataclasses
+
+    path = tmp_path / "runs.csv"
+    header = "model,seed,accuracy,params,seconds_per_epoch,rows_per_second,epochs_run,"
+    header += "peak_mb,added_mb,history,attention\n"
+    path.write_text(header + 'a,0,0.25,10,0.1,1.0,2,100.0,5.0,"[0.5, 0.25]",\n')
+    log = RunLog(path)
+    (old,) = log.read()
+    assert old == _run("a", 0, 0.25)
+    assert old.stopped_by is None and old.train_seconds is None
+    # A resumed run is appended in the file's own columns.
+    log.append(dataclasses.replace(_run("a", 1, 0.75), stopped_by="epochs", train_seconds=2.0))
+    assert path.read_text().splitlines()[0] + "\n" == header
+    assert log.read() == [old, _run("a", 1, 0.75)]
+
+
 def test_run_log_refuses_a_run_of_another_task(tmp_path):
     log = RunLog(tmp_path / "runs.csv")
     log.append(_run("a", 0, 0.25))

@@ -30,7 +30,13 @@ UNSUPPORTED_CHECKS = {
             "batch and in a subset of it, above the check's 1e-7 tolerance"
         ),
     },
-    "FeatureGraphRegressor": {},
+    "FeatureGraphRegressor": {
+        "check_methods_subset_invariance": (
+            "float32 kernels (the piecewise-linear embedding's batched matmul) may round "
+            "a row's prediction differently (~3e-7) in a batch and in a subset of it, "
+            "above the check's 1e-7 tolerance"
+        ),
+    },
 }
 CHECK_PARAMS = {**FAST, "epochs": 40, "lr": 1e-2, "batch_size": 64}
 

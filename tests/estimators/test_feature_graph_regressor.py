@@ -54,7 +54,9 @@ def test_random_state_and_clone():
     copy = base.clone(a)
     assert not hasattr(copy, "model_") and copy.get_params() == a.get_params()
     assert base.is_regressor(a)
-    assert torch.is_tensor(a.model_.encoder.weight)
+    # The default embedding: piecewise-linear over bins fitted at fit time.
+    assert a.model_.numeric_embedding == "piecewise-linear"
+    assert len(a.model_.bins) == 3 and all(torch.is_tensor(edges) for edges in a.model_.bins)
 
 
 def test_target_beyond_float32_is_refused_naming_the_row():

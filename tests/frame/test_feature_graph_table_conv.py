@@ -15,7 +15,7 @@ def _block_by_hand(conv, x):
     return conv.norm_feedforward(hidden + conv.feedforward(hidden))
 
 
-@pytest.mark.parametrize("layer", ["gat", "diff"])
+@pytest.mark.parametrize("layer", ["feature-gat", "feature-diff"])
 def test_block_is_the_documented_composition(layer):
     torch.manual_seed(0)
     conv = FeatureGraphTableConv(8, heads=2, layer=layer).eval()
@@ -54,7 +54,9 @@ def test_bad_input_names_the_argument_and_value():
         conv(torch.randn(4, 8))
     with pytest.raises(ValueError, match=r"num_cols=5 \(got shape \(2, 4, 8\)\)"):
         conv(torch.randn(2, 4, 8))
-    with pytest.raises(ValueError, match="layer must be 'gat' or 'diff' \\(got 'x'\\)"):
+    with pytest.raises(
+        ValueError, match="layer must be 'feature-gat' or 'feature-diff' \\(got 'x'\\)"
+    ):
         FeatureGraphTableConv(8, layer="x")
     with pytest.raises(ValueError, match="heads must be a positive int \\(got 0\\)"):
         FeatureGraphTableConv(8, heads=0)
@@ -107,3 +109,15 @@ def test_model_trains_on_a_tensor_frame_from_a_bundled_dataset():
     majority = float(max(test.y.float().mean(), 1 - test.y.float().mean()))
     assert losses[-1] < losses[0]
     assert accuracy > majority + 0.1, (accuracy, majority)
+
+
+@pytest.mark.parametrize("old, new", [("gat", "feature-gat"), ("diff", "feature-diff")])
+def test_old_layer_names_warn_and_build_the_same_block(old, new):
+    torch.manual_seed(0)
+    with pytest.warns(FutureWarning, match=f"now called '{new}'"):
+        legacy = FeatureGraphTableConv(8, heads=2, layer=old)
+    torch.manual_seed(0)
+    renamed = FeatureGraphTableConv(8, heads=2, layer=new)
+    assert legacy.layer == new and type(legacy.conv) is type(renamed.conv)
+    x = torch.randn(3, 4, 8)
+    torch.testing.assert_close(legacy.eval()(x), renamed.eval()(x))

@@ -1,6 +1,17 @@
 """End-to-end models built from the feature-graph layers."""
 
-from pyg_tabular.nn.models.feature_graph_net import FeatureGraphNet
+from pyg_tabular.nn.models.column_encoder import NUMERIC_EMBEDDINGS, ColumnEncoder, fit_bins
+from pyg_tabular.nn.models.feature_graph_net import BLOCKS, READOUTS, FeatureGraphNet
 from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LayerKind, register_layer
 
-__all__ = ["FeatureGraphNet", "LayerKind", "LAYER_KINDS", "register_layer"]
+__all__ = [
+    "FeatureGraphNet",
+    "ColumnEncoder",
+    "fit_bins",
+    "NUMERIC_EMBEDDINGS",
+    "BLOCKS",
+    "READOUTS",
+    "LayerKind",
+    "LAYER_KINDS",
+    "register_layer",
+]

@@ -7,15 +7,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
-from torch_geometric.nn import MessagePassing
-from torch_geometric.nn.inits import zeros
 
-from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index, repeat_template
+from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index
 from pyg_tabular.nn.functional import template_to_adj
-from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LAYERS, LayerKind, resolve_layer
-from pyg_tabular.nn.pool import FeatureGroupPool
+from pyg_tabular.nn.models._feature_graph_block import (
+    BLOCKS,
+    READOUTS,
+    AttentionReadout,
+    FeatureGraphBlock,
+)
+from pyg_tabular.nn.models.column_encoder import NUMERIC_EMBEDDINGS, ColumnEncoder
+from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LAYERS, resolve_layer
 from pyg_tabular.utils.validation import (
     check_choice,
     check_finite,
@@ -23,128 +26,6 @@ from pyg_tabular.utils.validation import (
     check_int,
     is_int,
 )
-
-NUMERIC_EMBEDDINGS = ("per_feature", "shared")
-READOUTS = ("flatten", "mean")
-
-
-class _ColumnEncoder(torch.nn.Module):
-    r"""Numeric values and category codes ``→ [B, F, C]``, numerics first."""
-
-    def __init__(
-        self, num_numeric: int, cardinalities: list[int], channels: int, shared: bool
-    ) -> None:
-        super().__init__()
-        self.num_numeric = num_numeric
-        self.shared = shared
-        rows = 1 if shared else num_numeric
-        self.weight = torch.nn.Parameter(torch.empty(rows, channels))
-        self.bias = torch.nn.Parameter(torch.empty(rows, channels))
-        # Code 0 is an ordinary learned row: the embedding of "unknown or missing".
-        self.embeddings = torch.nn.ModuleList(
-            torch.nn.Embedding(cardinality, channels) for cardinality in cardinalities
-        )
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        # Unit-variance inputs then give unit-scale embeddings, as for nn.Embedding.
-        torch.nn.init.normal_(self.weight)
-        zeros(self.bias)
-        for embedding in self.embeddings:
-            embedding.reset_parameters()  # type: ignore[operator]
-
-    def forward(self, numeric: Tensor, categorical: Tensor) -> Tensor:
-        parts = [numeric.unsqueeze(-1) * self.weight + self.bias]  # [B, F_num, C]
-        for column, embedding in enumerate(self.embeddings):
-            parts.append(embedding(categorical[:, column]).unsqueeze(1))  # [B, 1, C]
-        return torch.cat(parts, dim=1)
-
-
-class _FeatureGraphBlock(torch.nn.Module):
-    r"""One attention layer over the feature graph, then residual + LayerNorm."""
-
-    def __init__(
-        self,
-        kind: LayerKind,
-        num_features: int,
-        channels: int,
-        heads: int,
-        dropout: float,
-        num_groups: int | None,
-    ) -> None:
-        super().__init__()
-        self.dropout = dropout
-        self.conv = kind.build(channels, heads, dropout)
-        self.sparse = isinstance(self.conv, MessagePassing)
-        self.proj: torch.nn.Module | None = None
-        if kind.project:
-            self.proj = torch.nn.Linear(self._conv_width(num_features, channels), channels)
-        self.pool: FeatureGroupPool | None = None
-        self.unpool: torch.nn.Linear | None = None
-        if num_groups is not None:
-            self.pool = FeatureGroupPool(num_features, num_groups)
-            self.unpool = torch.nn.Linear(num_groups * channels, num_features * channels)
-        self.norm = torch.nn.LayerNorm(channels)
-
-    @torch.no_grad()
-    def _conv_width(self, num_features: int, channels: int) -> int:
-        # The conv's output width (heads concatenated) from a call on zero rows,
-        # so that any registered conv can be projected back without declaring it.
-        training = self.conv.training
-        self.conv.eval()
-        x = torch.zeros(0, num_features, channels)
-        if self.sparse:
-            out = self.conv(x.view(0, channels), torch.zeros(2, 0, dtype=torch.long))
-        else:
-            out = self.conv(x, None)
-        self.conv.train(training)
-        return int(out.size(-1))
-
-    def reset_parameters(self) -> None:
-        for module in (self.conv, self.proj, self.pool, self.unpool, self.norm):
-            if module is not None:
-                module.reset_parameters()  # type: ignore[operator]
-
-    def forward(
-        self,
-        x: Tensor,
-        adj: Tensor | None,
-        template: Tensor,
-        present: Tensor | None,
-        need_attention: bool,
-    ) -> tuple[Tensor, Tensor | None]:
-        batch_size, num_features, channels = x.shape
-        alpha: Tensor | None
-        if not self.sparse:
-            out, alpha = self.conv(x, adj, return_attention_weights=True)  # [B, F, W]
-        else:
-            edge_index = repeat_template(template, batch_size, num_features)
-            if present is not None:
-                # An absent feature sends no message: drop its outgoing edges.
-                edge_index = edge_index[:, present.reshape(-1)[edge_index[0]]]
-            out, (edge_index, edge_alpha) = self.conv(
-                x.reshape(-1, channels), edge_index, return_attention_weights=True
-            )
-            out = out.view(batch_size, num_features, out.size(-1))
-            alpha = None
-            if need_attention:
-                alpha = _edge_to_dense(edge_alpha, edge_index, batch_size, num_features)
-        if self.proj is not None:
-            out = self.proj(F.elu(out))  # [B, F, C]
-        if self.pool is not None and self.unpool is not None:
-            groups = self.pool(out, mask=present)  # [B, G, C]
-            out = out + self.unpool(groups.flatten(1)).view(batch_size, num_features, channels)
-        out = F.dropout(out, p=self.dropout, training=self.training)
-        return self.norm(x + out), alpha
-
-
-def _edge_to_dense(alpha: Tensor, edge_index: Tensor, batch_size: int, num_features: int) -> Tensor:
-    r"""Edge attention ``[E, H]`` of batched rows ``→ [B, H, F, F]`` (entry ``[b, k, i, j]``)."""
-    dense = alpha.new_zeros(batch_size, alpha.size(-1), num_features, num_features)
-    source, target = edge_index
-    row = target // num_features
-    dense[row, :, target % num_features, source % num_features] = alpha
-    return dense
 
 
 class FeatureGraphNet(torch.nn.Module):
@@ -161,11 +42,25 @@ class FeatureGraphNet(torch.nn.Module):
         \mathrm{Conv}^{(l)}(\mathbf{H}^{(l-1)}_b)\right)\right)\right),
 
     then :math:`\hat{\mathbf{y}}_b = \mathrm{MLP}(\mathrm{readout}(\mathbf{H}^{(L)}_b))`.
-    The encoder gives each numeric feature its own affine map
-    (:obj:`numeric_embedding="per_feature"`) or one map shared by all
-    (``"shared"``, as in ``GraphFeatureAggregation``), and each categorical
-    column an :class:`~torch.nn.Embedding` whose row ``0`` is the learned
-    vector of unknown or missing categories (the code
+    That is the ``block="residual"`` shape shown with the linear numeric
+    embedding; ``block="transformer"`` is the pre-norm shape of
+    FT-Transformer: attention, then a per-node ReGLU feed-forward of
+    :math:`\lceil \text{ffn\_factor} \cdot C \rceil` hidden channels, each
+    added to the residual stream from a LayerNorm of it, and one final
+    LayerNorm before the readout (see
+    :class:`~pyg_tabular.nn.models.column_encoder.ColumnEncoder` for the
+    numeric embeddings, :obj:`numeric_embedding`).
+
+    The encoder gives each numeric feature its own embedding: affine
+    (``"linear"``), one affine map shared by all (``"shared"``, as in
+    ``GraphFeatureAggregation``), periodic (``"periodic"``, PLR) or
+    piecewise-linear over quantile bins fitted on the training rows
+    (``"piecewise-linear"``, with :obj:`bins` from
+    :func:`~pyg_tabular.nn.models.fit_bins`); the last two are the
+    embeddings of Gorishniy et al. (NeurIPS 2022), from
+    :mod:`rtdl_num_embeddings`. Each categorical column gets an
+    :class:`~torch.nn.Embedding` whose row ``0`` is the learned vector of
+    unknown or missing categories (the code
     :class:`~pyg_tabular.datasets.TabularDataset` gives them). A conv's
     :math:`H` heads are concatenated (``[B, F, H·C]``) and projected back to
     :math:`C` by :math:`\mathbf{W}^{(l)}`.
@@ -206,8 +101,9 @@ class FeatureGraphNet(torch.nn.Module):
     layer kind supports it: an absent feature sends no message (dense kinds
     mask it out of the softmax, PyG convs lose its outgoing edges), it is
     pooled by no group, and the readout sees zeros (``"flatten"``) or leaves
-    it out of the average (``"mean"``). A categorical code ``0`` is not
-    absent but the learned "unknown" embedding.
+    it out (``"mean"``, ``"attention"``; the CLS node never attends to it).
+    A categorical code ``0`` is not absent but the learned "unknown"
+    embedding.
 
     Args:
         num_numeric (int): Number of numeric columns :math:`F_{num}`.
@@ -226,11 +122,23 @@ class FeatureGraphNet(torch.nn.Module):
             :obj:`channels` for ``"feature-diff-split"``). (default: :obj:`4`)
         dropout (float, optional): Dropout on attention coefficients, layer
             outputs and the head's hidden layer. (default: :obj:`0.0`)
-        numeric_embedding (str, optional): ``"per_feature"`` or ``"shared"``.
-            (default: :obj:`"per_feature"`)
+        numeric_embedding (str, optional): ``"linear"``, ``"shared"``,
+            ``"periodic"`` or ``"piecewise-linear"`` (``"per_feature"`` is
+            the old name of ``"linear"``). (default: :obj:`"linear"`)
+        bins (list of torch.Tensor, optional): Bin edges of each numeric
+            column from :func:`~pyg_tabular.nn.models.fit_bins` on the
+            training rows; required by ``"piecewise-linear"``.
+        block (str, optional): ``"residual"`` or ``"transformer"``, see
+            above. (default: :obj:`"residual"`)
+        ffn_factor (float, optional): Hidden width of the transformer
+            block's feed-forward, in multiples of :obj:`channels`.
+            (default: :obj:`2.0`)
         readout (str, optional): ``"flatten"`` (``[B, F·C]``, keeps which
-            feature is which) or ``"mean"`` over present features
-            (``[B, C]``). (default: :obj:`"flatten"`)
+            feature is which), ``"mean"`` over present features, ``"cls"``
+            (the final state of a learned virtual node linked both ways to
+            every feature, as FT-Transformer's CLS token) or ``"attention"``
+            (attention pooling, :math:`\sum_f \alpha_f \mathbf{h}_f`); the
+            last three give ``[B, C]``. (default: :obj:`"flatten"`)
         head_channels (int, optional): Hidden width of the ReLU MLP head;
             ``0`` for a linear head. (default: :obj:`64`)
         num_groups (int or str, optional): Soft feature groups of the
@@ -275,7 +183,10 @@ class FeatureGraphNet(torch.nn.Module):
         layer: str = "feature-gat",
         heads: int = 4,
         dropout: float = 0.0,
-        numeric_embedding: str = "per_feature",
+        numeric_embedding: str = "linear",
+        bins: Sequence[Tensor] | None = None,
+        block: str = "residual",
+        ffn_factor: float = 2.0,
         readout: str = "flatten",
         head_channels: int = 64,
         num_groups: int | str | None = None,
@@ -310,9 +221,21 @@ class FeatureGraphNet(torch.nn.Module):
             )
         dropout = check_fraction(dropout, "dropout")
         check_choice(numeric_embedding, "numeric_embedding", NUMERIC_EMBEDDINGS)
+        if numeric_embedding == "per_feature":
+            numeric_embedding = "linear"
+        check_choice(block, "block", BLOCKS)
+        if (
+            isinstance(ffn_factor, bool)
+            or not isinstance(ffn_factor, (int, float))
+            or not math.isfinite(ffn_factor)
+            or ffn_factor <= 0
+        ):
+            raise ValueError(f"ffn_factor must be a positive number (got {ffn_factor!r})")
         check_choice(readout, "readout", READOUTS)
         check_int(head_channels, "head_channels", 0)
         groups: int | None = None
+        # A CLS readout adds one virtual node, linked both ways to every feature.
+        num_nodes = num_features + (readout == "cls")
         if num_groups == "auto":
             groups = max(2, math.ceil(num_features / 4))
         elif num_groups is not None:
@@ -328,26 +251,54 @@ class FeatureGraphNet(torch.nn.Module):
         self.heads = heads
         self.dropout = float(dropout)
         self.numeric_embedding = numeric_embedding
+        self.block = block
+        self.ffn_factor = float(ffn_factor)
+        self.num_nodes = num_nodes
         self.readout = readout
         self.head_channels = head_channels
         self.num_groups = groups
 
         if edge_index is None:
-            template = fully_connected_edge_index(num_features)
+            template = fully_connected_edge_index(num_nodes)
             adj = None
         else:
             template = check_template(edge_index, num_features)
-            adj = template_to_adj(template, num_features)
+            if num_nodes > num_features:
+                features = torch.arange(num_features)
+                cls = torch.full_like(features, num_features)
+                template = torch.cat(
+                    [
+                        template,
+                        torch.stack([features, cls]),
+                        torch.stack([cls, features]),
+                        torch.tensor([[num_features], [num_features]]),
+                    ],
+                    dim=1,
+                )
+            adj = template_to_adj(template, num_nodes)
         self.register_buffer("template", template, persistent=False)
         self.register_buffer("adj", adj, persistent=False)
 
-        self.encoder = _ColumnEncoder(
-            num_numeric, cardinalities, channels, shared=numeric_embedding == "shared"
+        self.encoder = ColumnEncoder(
+            num_numeric, cardinalities, channels, numeric_embedding=numeric_embedding, bins=bins
         )
+        ffn_hidden = max(1, round(self.ffn_factor * channels))
         self.layers = torch.nn.ModuleList(
-            _FeatureGraphBlock(kind, num_features, channels, heads, self.dropout, groups)
+            FeatureGraphBlock(
+                kind, num_nodes, channels, heads, self.dropout, groups, block, ffn_hidden
+            )
             for _ in range(num_layers)
         )
+        self.cls: torch.nn.Parameter | None = None
+        if readout == "cls":
+            self.cls = torch.nn.Parameter(torch.empty(channels))
+        self.attention_readout: AttentionReadout | None = None
+        if readout == "attention":
+            self.attention_readout = AttentionReadout(channels)
+        # Pre-norm blocks leave the residual stream unnormalized: normalize it once at the end.
+        self.final_norm: torch.nn.LayerNorm | None = None
+        if block == "transformer" and num_layers > 0:
+            self.final_norm = torch.nn.LayerNorm(channels)
         width = num_features * channels if readout == "flatten" else channels
         self.head: torch.nn.Module
         if head_channels > 0:
@@ -366,6 +317,13 @@ class FeatureGraphNet(torch.nn.Module):
         self.encoder.reset_parameters()
         for block in self.layers:
             block.reset_parameters()  # type: ignore[operator]
+        if self.cls is not None:
+            bound = self.channels**-0.5
+            torch.nn.init.uniform_(self.cls, -bound, bound)
+        if self.attention_readout is not None:
+            self.attention_readout.reset_parameters()
+        if self.final_norm is not None:
+            self.final_norm.reset_parameters()
         for module in self.head.modules():
             if isinstance(module, torch.nn.Linear):
                 module.reset_parameters()
@@ -429,23 +387,36 @@ class FeatureGraphNet(torch.nn.Module):
                 [~missing, missing.new_ones(batch_size, len(self.cardinalities))], dim=1
             )  # [B, F]
             numeric = numeric.masked_fill(missing, 0.0)
+        x = self.encoder(numeric, categorical)  # [B, F, C]
+        num_features = self.num_features
+        node_present = present
+        if self.cls is not None:
+            x = torch.cat([x, self.cls.to(x.dtype).expand(batch_size, 1, -1)], dim=1)  # [B, N, C]
+            if present is not None:
+                node_present = torch.cat([present, present.new_ones(batch_size, 1)], dim=1)
         adj = self.adj
-        if present is not None:
+        if node_present is not None:
             # Target i attends to source j only if j is present (and an edge j → i exists).
-            adj = present.unsqueeze(1).expand(-1, self.num_features, -1)  # [B, F, F]
+            adj = node_present.unsqueeze(1).expand(-1, self.num_nodes, -1)  # [B, N, N]
             if self.adj is not None:
                 adj = adj & self.adj
-        x = self.encoder(numeric, categorical)  # [B, F, C]
         attention = []
         for block in self.layers:
-            x, alpha = block(x, adj, self.template, present, need_attention)
+            x, alpha = block(x, adj, self.template, node_present, need_attention)
             if need_attention:
                 assert alpha is not None
-                attention.append(alpha)
+                # The virtual CLS node is not a feature: report feature-to-feature attention.
+                attention.append(alpha[..., :num_features, :num_features])
+        if self.final_norm is not None:
+            x = self.final_norm(x)
+        if self.cls is not None:
+            return self.head(x[:, num_features]), attention  # [B, C]
         if present is not None:
             # where, not a product: absent nodes must contribute exact zeros.
             x = torch.where(present.unsqueeze(-1), x, x.new_zeros(()))
-        if self.readout == "flatten":
+        if self.attention_readout is not None:
+            pooled = self.attention_readout(x, present)  # [B, C]
+        elif self.readout == "flatten":
             pooled = x.flatten(1)  # [B, F*C]; reshape(B, -1) is ambiguous at B = 0
         elif present is None:
             pooled = x.mean(dim=1)  # [B, C]
@@ -499,12 +470,25 @@ class FeatureGraphNet(torch.nn.Module):
         _, attention = self._run(numeric, categorical, need_attention=True)
         return attention[layer].mean(dim=(0, 1))
 
+    @property
+    def bins(self) -> list[Tensor] | None:
+        r"""The piecewise-linear embedding's bin edges per numeric column, or :obj:`None`."""
+        return self.encoder.bins
+
     def __repr__(self) -> str:
+        extra = ""
+        for name, default in (
+            ("numeric_embedding", "linear"),
+            ("block", "residual"),
+            ("readout", "flatten"),
+        ):
+            if getattr(self, name) != default:
+                extra += f", {name}={getattr(self, name)!r}"
         return (
             f"{type(self).__name__}({self.num_features}, {self.out_channels}, "
             f"layer={self.layer!r}, num_layers={self.num_layers}, channels={self.channels}, "
-            f"heads={self.heads})"
+            f"heads={self.heads}{extra})"
         )
 
 
-__all__ = ["FeatureGraphNet", "LAYERS"]
+__all__ = ["FeatureGraphNet", "LAYERS", "BLOCKS", "READOUTS"]

@@ -32,7 +32,7 @@ def make_mask(batch_size, num_features, seed=1):
 
 
 def reference(module, x, mask=None, template=None):
-    """DESIGN.md's formulas with the (B, H, F, F, 3d) pair tensor and explicit loops.
+    """The documented formulas with the (B, H, F, F, 3d) pair tensor and explicit loops.
 
     Absent features neither send nor receive, aggregate zeros and add a zero
     residual.

@@ -32,7 +32,7 @@ def make_mask(batch_size, num_features, seed=1):
 
 
 def reference(module, x, mask=None, template=None):
-    """DESIGN.md's formula with the explicit (B, F, F, 2E) pair tensor.
+    """The documented formula with the explicit (B, F, F, 2E) pair tensor.
 
     Absent features (mask False) neither send nor receive; a target without
     neighbours aggregates zeros; the output of an absent cell is b_o.
