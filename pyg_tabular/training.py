@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 import pyg_tabular.typing as _typing
-from pyg_tabular.utils.validation import check_positive_int
+from pyg_tabular.utils.validation import check_positive_int, check_positive_number
 
 
 @dataclasses.dataclass
@@ -99,15 +99,7 @@ def _check_arguments(
     if patience is not None:
         check_positive_int(patience, "patience")
     if time_budget is not None:
-        if (
-            isinstance(time_budget, bool)
-            or not isinstance(time_budget, (int, float))
-            or not math.isfinite(float(time_budget))
-            or float(time_budget) <= 0.0
-        ):
-            raise ValueError(
-                f"time_budget must be a positive number of seconds (got {time_budget!r})"
-            )
+        check_positive_number(time_budget, "time_budget")
 
 
 def train(

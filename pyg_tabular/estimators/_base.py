@@ -39,7 +39,12 @@ from pyg_tabular.estimators._sklearn import (
 )
 from pyg_tabular.nn.models import FeatureGraphNet
 from pyg_tabular.training import train
-from pyg_tabular.utils.validation import check_fraction, check_positive_int, is_dataframe
+from pyg_tabular.utils.validation import (
+    check_fraction,
+    check_positive_int,
+    check_positive_number,
+    is_dataframe,
+)
 
 _FORMAT_VERSION = 2
 _PREDICT_BATCH = 4096
@@ -172,13 +177,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         _check_number(self.weight_decay, "weight_decay", 0.0, low_open=False)
         check_fraction(self.validation_fraction, "validation_fraction")
         if self.time_budget is not None:
-            _check_number(self.time_budget, "time_budget", 0.0, low_open=True)
-            if _distributed.get_world_size() > 1:
-                # Ranks would cross the budget at different epochs and then wait on each other.
-                raise ValueError(
-                    f"time_budget={self.time_budget!r} is not supported with distributed "
-                    "training; bound the run with epochs instead"
-                )
+            # train() keeps processes in step itself (rank 0's clock, between epochs).
+            check_positive_number(self.time_budget, "time_budget")
         if self.random_state is not None and (
             isinstance(self.random_state, (bool, np.bool_))
             or not isinstance(self.random_state, (int, np.integer))

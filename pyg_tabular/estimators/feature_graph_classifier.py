@@ -85,7 +85,8 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
         patience (int, optional): Epochs without improvement before stopping.
             (default: :obj:`10`)
         time_budget (float, optional): Seconds of training; it stops at the
-            first step past them and keeps the best validated weights.
+            first step past them (under :mod:`torch.distributed`, after the
+            epoch that crosses them) and keeps the best validated weights.
             :obj:`None` for no limit. (default: :obj:`None`)
         categorical_features (list, optional): Columns (names, or indices for
             arrays) to encode as categories, overriding the detection.

@@ -6,6 +6,7 @@ shows the offending value, before any kernel sees the data.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,18 @@ def check_int(value: object, name: str, minimum: int = 1) -> int:
 def check_positive_int(value: object, name: str) -> int:
     r"""Returns :obj:`value` as an :class:`int` if it is an integer ``>= 1``."""
     return check_int(value, name, minimum=1)
+
+
+def check_positive_number(value: object, name: str) -> float:
+    r"""Returns :obj:`value` as a float if it is a finite real number ``> 0``."""
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(value))
+        or float(value) <= 0.0
+    ):
+        raise ValueError(f"{name} must be a positive number (got {value!r})")
+    return float(value)
 
 
 def check_fraction(value: object, name: str) -> float:

@@ -44,3 +44,13 @@ def test_check_rank():
     check_rank(torch.zeros(2, 3), "x", (2, 3), "[B, F]")
     with pytest.raises(ValueError, match=r"x must have shape \[B, F\] \(got 1-D shape \(4,\)\)"):
         check_rank(torch.zeros(4), "x", (2,), "[B, F]")
+
+
+def test_check_positive_number_accepts_finite_positive_reals_only():
+    from pyg_tabular.utils.validation import check_positive_number
+
+    assert check_positive_number(2, "x") == 2.0
+    assert check_positive_number(np.float32(0.5), "x") == 0.5
+    for bad in (0, -1.0, float("inf"), float("nan"), True, "3", None):
+        with pytest.raises(ValueError, match=r"x must be a positive number \(got"):
+            check_positive_number(bad, "x")

@@ -24,6 +24,7 @@ from pyg_tabular.utils.validation import (
     check_finite,
     check_fraction,
     check_int,
+    check_positive_number,
     is_int,
 )
 
@@ -224,13 +225,7 @@ class FeatureGraphNet(torch.nn.Module):
         if numeric_embedding == "per_feature":
             numeric_embedding = "linear"
         check_choice(block, "block", BLOCKS)
-        if (
-            isinstance(ffn_factor, bool)
-            or not isinstance(ffn_factor, (int, float))
-            or not math.isfinite(ffn_factor)
-            or ffn_factor <= 0
-        ):
-            raise ValueError(f"ffn_factor must be a positive number (got {ffn_factor!r})")
+        check_positive_number(ffn_factor, "ffn_factor")
         check_choice(readout, "readout", READOUTS)
         check_int(head_channels, "head_channels", 0)
         groups: int | None = None
