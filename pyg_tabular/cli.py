@@ -44,9 +44,10 @@ _CONFIG_KEYS = (
     "max_rows",
     "time_budget",
     "numeric_embedding",
+    "patience",
 )
 # Values of settings that older config.json files lack: what those runs used.
-_CONFIG_DEFAULTS = {"numeric_embedding": "linear"}
+_CONFIG_DEFAULTS = {"numeric_embedding": "linear", "patience": 10}
 
 
 def _positive_int(text: str) -> int:
@@ -199,7 +200,23 @@ def _parser() -> argparse.ArgumentParser:
         "embeds the numeric columns; piecewise-linear bins are fitted on the train rows "
         f"(default: {DEFAULT_NUMERIC_EMBEDDING}; ft-transformer keeps its own linear one)",
     )
-    compare.add_argument("--threads", type=_positive_int, default=2, help="torch CPU threads")
+    compare.add_argument(
+        "--patience",
+        type=_positive_int,
+        default=10,
+        help="epochs without a better validation metric before a neural run stops "
+        "(default: 10; gradient boosting has its own, see the docs)",
+    )
+    compare.add_argument(
+        "--threads", type=_positive_int, default=2, help="torch CPU threads per run"
+    )
+    compare.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=1,
+        help="runs trained at the same time, each in its own process with --threads "
+        "threads (default: 1)",
+    )
     compare.add_argument(
         "--out",
         type=Path,
@@ -263,6 +280,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "max_rows": args.max_rows,
         "time_budget": args.time_budget,
         "numeric_embedding": args.numeric_embedding,
+        "patience": args.patience,
     }
 
 
@@ -311,6 +329,8 @@ def _compare(args: argparse.Namespace) -> int:
     from pyg_tabular import compare
 
     problem = _check_source(args)
+    if problem is None and args.in_process and args.jobs > 1:
+        problem = "--jobs runs each model in its own process; it cannot go with --in-process"
     if problem is not None:
         return _error(problem)
     torch.set_num_threads(args.threads)
@@ -353,49 +373,51 @@ def _compare(args: argparse.Namespace) -> int:
     )
 
     started = time.perf_counter()
-    task_seed = 0  # the seed that drew `task`'s split
+    pending = [
+        (seed, name)
+        for seed in range(args.seeds)
+        for name in args.models
+        if (name, seed) not in done
+    ]
+    options: dict[str, Any] = dict(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        patience=args.patience,
+        time_budget=args.time_budget,
+        numeric_embedding=args.numeric_embedding,
+    )
+    loaded = {0: task}  # the seed that drew `task`'s split
+
+    def run(seed: int, name: str) -> Any:
+        if not args.in_process:
+            return compare.train_isolated(
+                name, source, seed=seed, max_rows=args.max_rows, threads=args.threads, **options
+            )
+        if seed not in loaded:
+            loaded.clear()
+            loaded[seed] = compare.load_source(source, seed=seed, max_rows=args.max_rows)
+        return compare.train_one(name, loaded[seed], seed=seed, **options)
+
+    def finished(seed: int, name: str, outcome: Any) -> None:
+        if isinstance(outcome, Exception):  # one failed run must not cost the others
+            failures.append(f"{name} (seed {seed}): {type(outcome).__name__}: {outcome}")
+            print(f"  seed {seed} {name:>14}: FAILED: {outcome}", file=sys.stderr)
+            return
+        log.append(outcome)
+        results.append(outcome)
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in outcome.metrics.items())
+        unit = "iterations" if name in compare.SKLEARN_MODELS else "epochs"
+        stop = "" if outcome.stopped_by is None else f", stopped by {outcome.stopped_by}"
+        print(
+            f"  seed {seed} {name:>14}: {shown} ({outcome.epochs_run} {unit}{stop}, "
+            f"{outcome.peak_mb:.0f} MiB peak)",
+            flush=True,
+        )
+
     failures: list[str] = []
     interrupted = False
     try:
-        for seed in range(args.seeds):
-            for name in args.models:
-                if (name, seed) in done:
-                    continue
-                options: dict[str, Any] = dict(
-                    epochs=args.epochs,
-                    batch_size=args.batch_size,
-                    time_budget=args.time_budget,
-                    numeric_embedding=args.numeric_embedding,
-                )
-                try:
-                    if args.in_process:
-                        if seed != task_seed:
-                            task = compare.load_source(source, seed=seed, max_rows=args.max_rows)
-                            task_seed = seed
-                        result = compare.train_one(name, task, seed=seed, **options)
-                    else:
-                        result = compare.train_isolated(
-                            name,
-                            source,
-                            seed=seed,
-                            max_rows=args.max_rows,
-                            threads=args.threads,
-                            **options,
-                        )
-                except Exception as error:  # one failed run must not cost the others
-                    failures.append(f"{name} (seed {seed}): {type(error).__name__}: {error}")
-                    print(f"  seed {seed} {name:>14}: FAILED: {error}", file=sys.stderr)
-                    continue
-                log.append(result)
-                results.append(result)
-                shown = ", ".join(f"{k}={v:.4f}" for k, v in result.metrics.items())
-                unit = "iterations" if name in compare.SKLEARN_MODELS else "epochs"
-                stop = "" if result.stopped_by is None else f", stopped by {result.stopped_by}"
-                print(
-                    f"  seed {seed} {name:>14}: {shown} ({result.epochs_run} {unit}{stop}, "
-                    f"{result.peak_mb:.0f} MiB peak)",
-                    flush=True,
-                )
+        compare.run_all(pending, run, finished, jobs=args.jobs)
     except KeyboardInterrupt:
         interrupted = True
         # runs.csv is the record: a run saved just before the interrupt, and not

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pyg_tabular.compare import RunResult
+    from pyg_tabular.run_result import RunResult
 
 
 def _pyplot() -> Any:

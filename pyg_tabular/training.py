@@ -35,8 +35,10 @@ class TrainingResult:
     Attributes:
         history (list[dict[str, float]]): One dict per epoch run, with
             ``"epoch"`` (1-based), ``"train_loss"`` (the mean of the epoch's
-            batch losses), ``"seconds"`` (the epoch's wall time) and every key
-            returned by ``validate``.
+            batch losses), every key returned by ``validate``, ``"seconds"``
+            (the epoch's wall time, validation included) and ``"elapsed"``
+            (seconds since the loop started, at the end of the epoch's
+            validation: the anytime view's clock).
         best_epoch (int): The epoch whose weights the model holds on return
             (``0``: the initial weights, when no epoch finished).
         best_score (float): The monitored value at :obj:`best_epoch`
@@ -100,6 +102,122 @@ def _check_arguments(
         check_positive_int(patience, "patience")
     if time_budget is not None:
         check_positive_number(time_budget, "time_budget")
+
+
+class _Divergence(Exception):
+    # Ends the loop from inside an epoch: where it happened and what went non-finite.
+    def __init__(self, epoch: int, what: str, value: float) -> None:
+        super().__init__(epoch, what, value)
+        self.epoch, self.what, self.value = epoch, what, value
+
+
+class _BestWeights:
+    r"""The best epoch so far, a copy of its weights, and early stopping."""
+
+    def __init__(self, model: torch.nn.Module, mode: str, patience: int | None) -> None:
+        self.model, self.mode, self.patience = model, mode, patience
+        self.state = _snapshot(model)  # the initial weights until an epoch ends
+        self.epoch, self.score, self.stale = 0, math.nan, 0
+
+    def _better(self, score: float) -> bool:
+        if math.isnan(self.score):
+            return True
+        return score < self.score if self.mode == "min" else score > self.score
+
+    def keep_last(self, epoch: int) -> None:
+        # Without validation the best epoch is the last one that ended finite.
+        state = _snapshot(self.model)
+        # A finite epoch loss can still end on a step that broke the weights.
+        if not _all_finite(state):
+            raise _Divergence(epoch, "weights", math.nan)
+        self.state, self.epoch = state, epoch
+
+    def offer(self, epoch: int, score: float) -> bool:
+        r"""Keeps :obj:`epoch` if it is the best; returns whether patience ran out."""
+        if self._better(score):
+            self.state, self.epoch, self.score = _snapshot(self.model), epoch, score
+            self.stale = 0
+            return False
+        self.stale += 1
+        return self.patience is not None and self.stale >= self.patience
+
+    def restore(self) -> None:
+        self.model.load_state_dict(self.state)
+        self.model.eval()
+
+
+def _train_epoch(
+    model: torch.nn.Module,
+    batches: Iterable[Any],
+    loss_fn: Callable[[Any], Tensor],
+    optimizer: torch.optim.Optimizer,
+    *,
+    epoch: int,
+    deadline: float | None,
+) -> float:
+    r"""One pass of optimizer steps; returns the mean batch loss over the
+    processes. Stops early at the first step past :obj:`deadline`
+    (``time.perf_counter()`` seconds): on a large table one epoch can outlast
+    the whole budget."""
+    model.train()
+    total, count = 0.0, 0
+    for batch in batches:
+        optimizer.zero_grad()
+        try:
+            loss = loss_fn(batch)
+        except FloatingPointError:
+            raise _Divergence(epoch, "train_loss", math.nan) from None
+        except (ValueError, RuntimeError):
+            # A model that checks its activations raises once a step has
+            # broken its weights: that is divergence, not a bug.
+            if _all_finite(model.state_dict()):
+                raise
+            raise _Divergence(epoch, "weights", math.nan) from None
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach())
+        count += 1
+        if deadline is not None and time.perf_counter() >= deadline:
+            break
+    if count == 0:
+        raise ValueError(f"batches({epoch - 1}) yielded no batches")
+    return _mean_over_processes(total / count)
+
+
+def _validate(
+    model: torch.nn.Module, validate: Callable[[], dict[str, float]], monitor: str
+) -> dict[str, float]:
+    model.eval()
+    with torch.no_grad():
+        metrics = validate()
+    if monitor not in metrics:
+        raise ValueError(
+            f"monitor={monitor!r} is not among the keys validate returned ({sorted(metrics)})"
+        )
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _progress_bar(progress: bool, epochs: int, desc: str) -> Any:
+    if not (progress and _typing.WITH_TQDM):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=epochs, desc=desc, leave=False)
+
+
+def _warn_or_raise(divergence: _Divergence, best_epoch: int) -> None:
+    at, what, value = divergence.epoch, divergence.what, divergence.value
+    if best_epoch == 0:
+        raise FloatingPointError(
+            f"training diverged at epoch {at}: {what} is {value}, and no earlier epoch "
+            f"ended finite; try a smaller learning rate"
+        )
+    warnings.warn(
+        f"training diverged at epoch {at} ({what} is {value}); restored the weights "
+        f"of epoch {best_epoch}",
+        RuntimeWarning,
+        stacklevel=3,
+    )
 
 
 def train(
@@ -192,70 +310,25 @@ def train(
     start = time.perf_counter()
     # Processes would leave an epoch at different steps and then wait on each
     # other: under torch.distributed the budget is checked between epochs only.
-    step_budget = time_budget if _world_size() == 1 else None
+    deadline = start + time_budget if time_budget is not None and _world_size() == 1 else None
     history: list[dict[str, float]] = []
-    best_state = _snapshot(model)
-    best_epoch, best_score = 0, math.nan
-    stale = 0
+    best = _BestWeights(model, mode, patience)
     stop_reason = "max_epochs"
-    diverged: tuple[int, str, float] | None = None
-
-    def better(score: float) -> bool:
-        if math.isnan(best_score):
-            return True
-        return score < best_score if mode == "min" else score > best_score
-
-    bar = None
-    if progress and _typing.WITH_TQDM:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=int(epochs), desc=progress_desc, leave=False)
+    divergence: _Divergence | None = None
+    bar = _progress_bar(progress, int(epochs), progress_desc)
 
     try:
-        for epoch in range(int(epochs)):
+        for epoch in range(1, int(epochs) + 1):
             epoch_start = time.perf_counter()
-            model.train()
-            total, count = 0.0, 0
-            for batch in batches(epoch):
-                optimizer.zero_grad()
-                try:
-                    loss = loss_fn(batch)
-                except FloatingPointError:
-                    diverged = (epoch + 1, "train_loss", math.nan)
-                    break
-                except (ValueError, RuntimeError):
-                    # A model that checks its activations raises once a step
-                    # has broken its weights: that is divergence, not a bug.
-                    if _all_finite(model.state_dict()):
-                        raise
-                    diverged = (epoch + 1, "weights", math.nan)
-                    break
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach())
-                count += 1
-                if step_budget is not None and time.perf_counter() - start >= step_budget:
-                    # On a large table one epoch can outlast the whole budget:
-                    # stop within the epoch, then validate what was trained.
-                    break
-            if diverged is not None:
-                stop_reason = "diverged"
-                break
-            if count == 0:
-                raise ValueError(f"batches({epoch}) yielded no batches")
-            train_loss = _mean_over_processes(total / count)
-            record: dict[str, float] = {"epoch": float(epoch + 1), "train_loss": train_loss}
+            train_loss = _train_epoch(
+                model, batches(epoch - 1), loss_fn, optimizer, epoch=epoch, deadline=deadline
+            )
+            record: dict[str, float] = {"epoch": float(epoch), "train_loss": train_loss}
             if validate is not None:
-                model.eval()
-                with torch.no_grad():
-                    metrics = validate()
-                if monitor not in metrics:
-                    raise ValueError(
-                        f"monitor={monitor!r} is not among the keys validate returned "
-                        f"({sorted(metrics)})"
-                    )
-                record.update({k: float(v) for k, v in metrics.items()})
-            record["seconds"] = time.perf_counter() - epoch_start
+                record.update(_validate(model, validate, monitor))
+            now = time.perf_counter()
+            record["seconds"] = now - epoch_start
+            record["elapsed"] = now - start
             history.append(record)
             if on_epoch_end is not None:
                 on_epoch_end(record)
@@ -264,59 +337,33 @@ def train(
                 bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
 
             if not math.isfinite(train_loss):
-                diverged = (epoch + 1, "train_loss", train_loss)
-            elif validate is not None and not math.isfinite(record[monitor]):
-                diverged = (epoch + 1, monitor, record[monitor])
-            if diverged is not None:
-                stop_reason = "diverged"
-                break
-
+                raise _Divergence(epoch, "train_loss", train_loss)
             if validate is None:
-                state = _snapshot(model)
-                # A finite epoch loss can still end on a step that broke the weights.
-                if not _all_finite(state):
-                    diverged = (epoch + 1, "weights", math.nan)
-                    stop_reason = "diverged"
-                    break
-                best_state, best_epoch = state, epoch + 1
-            elif better(record[monitor]):
-                best_state, best_epoch, best_score = _snapshot(model), epoch + 1, record[monitor]
-                stale = 0
-            else:
-                stale += 1
-                if patience is not None and stale >= patience:
-                    stop_reason = "early_stopping"
-                    break
+                best.keep_last(epoch)
+            elif not math.isfinite(record[monitor]):
+                raise _Divergence(epoch, monitor, record[monitor])
+            elif best.offer(epoch, record[monitor]):
+                stop_reason = "early_stopping"
+                break
             if time_budget is not None and _rank0(time.perf_counter() - start) >= time_budget:
                 stop_reason = "time_budget"
                 break
+    except _Divergence as diverged:
+        divergence, stop_reason = diverged, "diverged"
     except KeyboardInterrupt as interrupt:
-        model.load_state_dict(best_state)
-        model.eval()
+        best.restore()
         interrupt.training_result = TrainingResult(  # type: ignore[attr-defined]
-            history, best_epoch, best_score, "interrupted", time.perf_counter() - start
+            history, best.epoch, best.score, "interrupted", time.perf_counter() - start
         )
         raise
     finally:
         if bar is not None:
             bar.close()
 
-    model.load_state_dict(best_state)
-    model.eval()
-    if diverged is not None:
-        at, what, value = diverged
-        if best_epoch == 0:
-            raise FloatingPointError(
-                f"training diverged at epoch {at}: {what} is {value}, and no earlier epoch "
-                f"ended finite; try a smaller learning rate"
-            )
-        warnings.warn(
-            f"training diverged at epoch {at} ({what} is {value}); restored the weights "
-            f"of epoch {best_epoch}",
-            RuntimeWarning,
-            stacklevel=2,
-        )
-    return TrainingResult(history, best_epoch, best_score, stop_reason, time.perf_counter() - start)
+    best.restore()
+    if divergence is not None:
+        _warn_or_raise(divergence, best.epoch)
+    return TrainingResult(history, best.epoch, best.score, stop_reason, time.perf_counter() - start)
 
 
 __all__ = ["TrainingResult", "train"]

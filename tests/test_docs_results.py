@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from pyg_tabular.run_result import RunResult
 
 from pyg_tabular.compare.report import summarize
-from pyg_tabular.compare.run_result import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -102,8 +102,12 @@ def test_history_records_and_callback():
     assert seen == result.history
     assert [r["epoch"] for r in result.history] == [1.0, 2.0, 3.0]
     for record in result.history:
-        assert set(record) == {"epoch", "train_loss", "seconds", "val_loss", "score"}
+        assert set(record) == {"epoch", "train_loss", "seconds", "elapsed", "val_loss", "score"}
         assert record["seconds"] >= 0.0
+    # The anytime clock: seconds since the start, each epoch's own time added.
+    elapsed = [r["elapsed"] for r in result.history]
+    assert elapsed == sorted(elapsed) and elapsed[-1] <= result.seconds
+    assert elapsed[-1] >= sum(r["seconds"] for r in result.history) * 0.99
     # The train loss is the mean of the epoch's batch losses: w moves between them.
     first = ((0.0 - 10.0) ** 2 + (2.0 - 10.0) ** 2) / 2
     assert result.history[0]["train_loss"] == pytest.approx(first)

@@ -46,13 +46,13 @@ from pyg_tabular.compare.report import (
     summarize,
     write_summaries,
 )
-from pyg_tabular.compare.run_result import RunResult
 from pyg_tabular.compare.runner import (
     DEFAULT_OPTIMIZER,
     EnsembleMean,
     load_source,
     make_optimizer,
     member_loss,
+    run_all,
     train_isolated,
     train_one,
 )
@@ -65,6 +65,7 @@ from pyg_tabular.compare.tasks import (
     load_task,
     read_table,
 )
+from pyg_tabular.run_result import RunResult
 
 __all__ = [
     "Task",
@@ -98,6 +99,7 @@ __all__ = [
     "resolve_model",
     "model_names",
     "train_one",
+    "run_all",
     "train_hgb",
     "train_isolated",
     "evaluate",

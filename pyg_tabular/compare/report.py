@@ -18,7 +18,7 @@ from typing import Any
 
 import pyg_tabular.typing as _typing
 from pyg_tabular.compare.metrics import monitor_of
-from pyg_tabular.compare.run_result import RunResult
+from pyg_tabular.run_result import RunResult
 
 #: Every file a comparison writes into its output folder.
 OUTPUT_FILES = (
@@ -43,11 +43,16 @@ _TRAILING = [
     "attention",
     "stopped_by",
     "train_seconds",
+    "best_epoch",
+    "elapsed",
+    "trees",
+    "leaves",
 ]
-_INTEGERS = {"seed", "params", "epochs_run"}
+_INTEGERS = {"seed", "params", "epochs_run", "best_epoch", "trees", "leaves"}
+_LISTS = ("history", "attention", "elapsed")
 # Columns added after runs.csv files were first written: a file without them
-# still reads (as None) and takes new runs in its own columns.
-_LATER = ("stopped_by", "train_seconds")
+# still reads (as None, or an empty list) and takes new runs in its own columns.
+_LATER = ("stopped_by", "train_seconds", "best_epoch", "elapsed", "trees", "leaves")
 
 
 def summarize(results: Sequence[RunResult]) -> list[dict[str, object]]:
@@ -158,16 +163,18 @@ class RunLog:
             text = row.get(field) or ""
             if field == "model":
                 values[field] = text
-            elif field in _LATER:
-                if text:
-                    values[field] = text if field == "stopped_by" else float(text)
-            elif field in ("history", "attention"):
+            elif field in _LATER and not text:
+                continue  # an older file, or a field this run does not have
+            elif field == "stopped_by":
+                values[field] = text
+            elif field in _LISTS:
                 values[field] = json.loads(text) if text else None
             elif field in _INTEGERS:
                 values[field] = int(text)
             else:
                 values[field] = float(text)
         values["history"] = values["history"] or []
+        values["elapsed"] = values.get("elapsed") or []
         values["metrics"] = {m: float(row[m]) for m in metrics}
         return RunResult(**values)
 
@@ -178,8 +185,10 @@ class RunLog:
         if not new:
             with open(self.path, newline="", encoding="utf-8") as handle:
                 header = next(csv.reader(handle), [])
-            if header == [f for f in fields if f not in _LATER]:
-                fields = header  # an older file keeps its columns
+            absent = [f for f in fields if f not in header]
+            if absent and all(f in _LATER for f in absent):
+                if header == [f for f in fields if f in header]:
+                    fields = header  # an older file keeps its columns
             if header != fields:
                 raise ValueError(
                     f"run of {result.model!r} has columns {fields}, but {str(self.path)!r} "
@@ -187,8 +196,9 @@ class RunLog:
                 )
         record: dict[str, Any] = {f: getattr(result, f) for f in (*_LEADING, *_TRAILING)}
         record.update(result.metrics)
-        record["history"] = json.dumps(result.history)
-        record["attention"] = "" if result.attention is None else json.dumps(result.attention)
+        for field in _LISTS:
+            value = getattr(result, field)
+            record[field] = "" if value is None else json.dumps(value)
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
         if new:

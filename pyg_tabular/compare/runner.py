@@ -27,8 +27,9 @@ import dataclasses
 import math
 import queue as queue_module
 import statistics
+import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -42,9 +43,10 @@ from pyg_tabular.compare.models import (
     build_model,
     resolve_model,
 )
-from pyg_tabular.compare.run_result import RunResult
 from pyg_tabular.compare.tasks import Task, load_task
+from pyg_tabular.run_result import RunResult
 from pyg_tabular.training import train
+from pyg_tabular.utils.validation import check_positive_int
 
 #: Where a run's task comes from: a named dataset, or a callable
 #: ``load(seed=..., max_rows=...) -> Task`` that a spawned process can pickle
@@ -198,7 +200,7 @@ def train_one(
     """
     name = resolve_model(name)
     if name in SKLEARN_MODELS:
-        return train_hgb(task, seed=seed, max_iter=10 * epochs)
+        return train_hgb(task, seed=seed, time_budget=time_budget)
     before = peak_rss_mb()
     torch.manual_seed(seed)
     model = build_model(name, task, numeric_embedding=numeric_embedding)
@@ -248,12 +250,75 @@ def train_one(
         rows_per_second=rows_per_second,
         epochs_run=len(result.history),
         history=[record[monitor] for record in result.history],
+        elapsed=[record["elapsed"] for record in result.history],
+        best_epoch=result.best_epoch,
         peak_mb=peak,
         added_mb=peak - before,
         attention=attention,
         stopped_by=_STOPPED_BY.get(result.stop_reason, result.stop_reason),
         train_seconds=result.seconds,
     )
+
+
+# The worker processes of train_isolated calls still running, so that an
+# interrupt of run_all can end those whose threads it cannot interrupt.
+_LIVE: set[Any] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def run_all(
+    pending: Sequence[tuple[int, str]],
+    run: Callable[[int, str], RunResult],
+    finished: Callable[[int, str, RunResult | Exception], None],
+    *,
+    jobs: int = 1,
+) -> None:
+    r"""Calls ``run(seed, name)`` for every pair of :obj:`pending`, at most
+    :obj:`jobs` at a time, and ``finished(seed, name, outcome)`` in the
+    calling thread as each ends, with its result or the :class:`Exception`
+    it raised (one failed run does not stop the others).
+
+    With :obj:`jobs` above one the runs go to threads that each wait on a
+    :func:`train_isolated` process. On an interrupt (or any other
+    :class:`BaseException` here) the runs not started are dropped, the
+    worker processes still running are ended, and the exception is raised
+    again; the runs already passed to :obj:`finished` are kept by the caller.
+    """
+    check_positive_int(jobs, "jobs")
+    if jobs == 1:
+        for seed, name in pending:
+            try:
+                outcome: RunResult | Exception = run(seed, name)
+            except Exception as error:
+                outcome = error
+            finished(seed, name, outcome)
+        return
+    from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    running: dict[Future[RunResult], tuple[int, str]] = {}
+    try:
+        for seed, name in pending:
+            running[pool.submit(run, seed, name)] = (seed, name)
+        while running:
+            ended, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            # In submission order, so that the log reads like a serial run's.
+            for future in [f for f in running if f in ended]:
+                seed, name = running.pop(future)
+                failure = future.exception()
+                if failure is None:
+                    finished(seed, name, future.result())
+                else:
+                    finished(seed, name, failure)  # type: ignore[arg-type]
+    except BaseException:
+        for future in running:
+            future.cancel()
+        with _LIVE_LOCK:
+            for process in list(_LIVE):
+                process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def load_source(source: TaskSource, *, seed: int, max_rows: int | None = None) -> Task:
@@ -282,6 +347,7 @@ def train_isolated(
     batch_size: int = 128,
     max_rows: int | None = None,
     threads: int = 1,
+    patience: int = 10,
     time_budget: float | None = None,
     numeric_embedding: str | None = None,
 ) -> RunResult:
@@ -302,11 +368,14 @@ def train_isolated(
         batch_size=batch_size,
         max_rows=max_rows,
         threads=threads,
+        patience=patience,
         time_budget=time_budget,
         numeric_embedding=numeric_embedding,
     )
     process = context.Process(target=_isolated, args=(queue, name, source, seed, kwargs))
     process.start()
+    with _LIVE_LOCK:
+        _LIVE.add(process)
     try:
         while True:
             try:
@@ -324,6 +393,8 @@ def train_isolated(
                         ) from None
         process.join()
     finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(process)
         if process.is_alive():
             process.terminate()
             process.join()
@@ -339,6 +410,7 @@ __all__ = [
     "load_source",
     "make_optimizer",
     "member_loss",
+    "run_all",
     "train_isolated",
     "train_one",
 ]
