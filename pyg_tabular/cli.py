@@ -446,9 +446,13 @@ def _report(args: argparse.Namespace, task: Any, results: list[Any], started: fl
         return
     order = {name: i for i, name in enumerate(args.models)}
     results = sorted(results, key=lambda r: (r.seed, order.get(r.model, len(order))))
-    table = compare.format_table(compare.summarize(results))
+    table = compare.format_table(compare.summarize(results, task.kind))
     print()
     print(table)
+    paired = compare.paired_table(results, task.kind)
+    if paired:
+        print()
+        print(compare.format_table(paired))
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
     written = compare.write_summaries(
         args.out,

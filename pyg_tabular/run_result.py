@@ -153,12 +153,13 @@ def verdict(
     results: Sequence[RunResult], a: str, b: str, metric: str, mode: str
 ) -> tuple[str, PairedDifference]:
     r"""How :obj:`a` compares with :obj:`b` on :obj:`metric` (``mode``
-    ``"min"`` or ``"max"``: which direction is better), in words.
+    ``"min"`` or ``"max"``: which direction is better), as a sentence, with
+    the :class:`PairedDifference` behind it.
 
-    ``"beats"`` or ``"loses to"`` only when the paired interval excludes
-    zero, otherwise ``"ties with"``; prefixed by ``"at equal budget"`` and
-    suffixed by the unconverged models when either model's runs mostly
-    stopped on a budget, since a longer run might change the order.
+    ``"a beats b"`` or ``"a loses to b"`` only when the paired interval
+    excludes zero, otherwise ``"a ties with b"``; prefixed by ``"at equal
+    budget,"`` and followed by the unconverged models when either model's
+    runs mostly stopped on a budget, since longer runs might change the order.
     """
     difference = paired_difference(results, a, b, metric)
     better = difference.mean > 0.0 if mode == "max" else difference.mean < 0.0
@@ -166,10 +167,11 @@ def verdict(
         words = "beats" if better else "loses to"
     else:
         words = "ties with"
+    sentence = f"{a} {words} {b}"
     open_runs = [m for m in (a, b) if unconverged(results, m)]
     if open_runs:
-        words = f"at equal budget {words} ({', '.join(open_runs)} unconverged)"
-    return words, difference
+        sentence = f"at equal budget, {sentence} ({', '.join(open_runs)} unconverged)"
+    return sentence, difference
 
 
 __all__ = [

@@ -25,18 +25,25 @@ def test_compare_runs_end_to_end_and_writes_results(tmp_path, capsys):
     code = main([*arguments.split(), "--out", str(tmp_path)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "| model | seeds | accuracy | auc | params | s/epoch | infer rows/s |" in printed
+    header = "| model | seeds | accuracy | auc | epochs | best epoch | stopped by | converged |"
+    assert header in printed
+    assert "| 95% interval | seeds | verdict |" in printed  # the paired differences
     rows = _rows(tmp_path / "results.csv")
     assert [row["model"] for row in rows] == ["mlp", "hgb", "gatconv", "feature-gat-1head"]
     for row in rows:
         assert row["seeds"] == "2"
         mean, spread = row["accuracy"].split(" ± ")
         assert 0.0 <= float(mean) <= 1.0 and float(spread) >= 0.0
-        assert int(row["params"]) > 0
+        if row["model"] == "hgb":
+            assert " leaves in " in row["params"]
+        else:
+            assert int(row["params"]) > 0
+            # Two epochs at most: the neural runs end on the epoch cap, unconverged.
+            assert row["stopped by"] == "epochs 2" and row["converged"] == "no"
     assert (tmp_path / "results.md").read_text().startswith("| model |")
     runs = _rows(tmp_path / "runs.csv")
     assert len(runs) == 8 and {run["seed"] for run in runs} == {"0", "1"}
-    for name in ("learning_curves", "metric_bars", "attention"):
+    for name in ("learning_curves", "metric_bars", "anytime", "attention"):
         assert (tmp_path / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -189,7 +189,7 @@ def experiments(tmp_path):
 def test_exp_table_renders_the_compare_csv(experiments):
     text = render.renderer_of("exp-table:toy")(experiments)
     lines = text.splitlines()
-    assert "| model | seeds | rmse | params | s/epoch |" in text
+    assert "| model | seeds | rmse | epochs | best epoch | stopped by | converged | params |" in text
     best = next(line for line in lines if line.startswith("| feature-gat-1head |"))
     assert "**0.4750 ± 0.0071**" in best
     assert not any("**" in line for line in lines if line.startswith("| gatconv |"))

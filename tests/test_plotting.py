@@ -39,6 +39,30 @@ def test_metric_bars_show_mean_and_spread(tmp_path):
     assert heights == pytest.approx([0.85, 0.90])
 
 
+def test_anytime_view_draws_the_best_so_far_against_the_clock(tmp_path):
+    import dataclasses
+
+    timed = dataclasses.replace(
+        _results()[0], history=[0.7, 0.9, 0.8], epochs_run=3, elapsed=[1.0, 2.5, 4.0]
+    )
+    # An older record: no clock, but its training seconds spread over its epochs.
+    untimed = dataclasses.replace(_results()[1], train_seconds=4.0)
+    lost = dataclasses.replace(_results()[2])  # neither: left out
+    path = tmp_path / "anytime.png"
+    figure = plotting.plot_anytime([timed, untimed, lost], "accuracy", "max", path)
+    assert path.read_bytes().startswith(PNG_MAGIC)
+    axis = figure.axes[0]
+    first, second = axis.get_lines()
+    assert list(first.get_xdata()) == [1.0, 2.5, 4.0]
+    assert list(first.get_ydata()) == pytest.approx([0.7, 0.9, 0.9])  # best so far
+    assert list(second.get_xdata()) == [2.0, 4.0] and second.get_linestyle() == "--"
+    assert axis.get_xscale() == "log"
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["mlp"]
+    # Lower is better for an error metric.
+    (line,) = plotting.plot_anytime([timed], "rmse", "min").axes[0].get_lines()
+    assert list(line.get_ydata()) == pytest.approx([0.7, 0.7, 0.7])
+
+
 def test_attention_heatmap_is_labelled_with_feature_names(tmp_path):
     names = ["age", "income", "city"]
     attention = torch.softmax(torch.randn(3, 3), -1)

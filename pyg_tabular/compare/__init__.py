@@ -15,7 +15,10 @@ at the best validation epoch.
 - :mod:`~pyg_tabular.compare.runner`: one (model, seed) run, in-process or isolated;
 - :mod:`~pyg_tabular.compare.baselines`: HistGradientBoosting;
 - :mod:`~pyg_tabular.compare.metrics`: RMSE, accuracy, AUC;
-- :mod:`~pyg_tabular.compare.report`: ``runs.csv``, summaries and plots.
+- :mod:`~pyg_tabular.compare.embeddings`: the numeric embeddings of the models that have one;
+- :mod:`~pyg_tabular.compare.report`: ``runs.csv``, summaries, paired
+  differences and plots (the run records themselves live in
+  :mod:`pyg_tabular.run_result`).
 """
 
 from pyg_tabular.compare.baselines import train_hgb
@@ -39,10 +42,13 @@ from pyg_tabular.compare.models import (
 )
 from pyg_tabular.compare.peers import FTTransformerNet, TabMNet
 from pyg_tabular.compare.report import (
+    AGGREGATION,
     OUTPUT_FILES,
     RunLog,
     best_model,
     format_table,
+    paired_table,
+    report_markdown,
     summarize,
     write_summaries,
 )
@@ -107,7 +113,10 @@ __all__ = [
     "peak_rss_mb",
     "RunResult",
     "RunLog",
+    "AGGREGATION",
     "summarize",
+    "paired_table",
+    "report_markdown",
     "best_model",
     "format_table",
     "write_summaries",

@@ -21,6 +21,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
+from pyg_tabular.compare.embeddings import numeric_embeddings
 from pyg_tabular.compare.tasks import Task
 
 #: The package each peer is built by.
@@ -164,10 +165,8 @@ def tabm(task: Task, numeric_embedding: str = "linear") -> TabMNet:
     r"""Builds the comparison's ``"tabm"`` for :obj:`task` (see
     :class:`TabMNet`), its numerics embedded by the comparison's
     :obj:`numeric_embedding` (see
-    :func:`~pyg_tabular.compare.models.numeric_embeddings`;
+    :func:`~pyg_tabular.compare.embeddings.numeric_embeddings`;
     ``"piecewise-linear"`` is the authors' recommended TabM\ :sup:`†`)."""
-    from pyg_tabular.compare.models import numeric_embeddings
-
     import_peer("tabm")  # before the embeddings' bins are fitted
     return TabMNet(
         task.num_numeric,

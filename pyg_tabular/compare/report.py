@@ -10,15 +10,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import statistics
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyg_tabular.typing as _typing
 from pyg_tabular.compare.metrics import monitor_of
-from pyg_tabular.run_result import RunResult
+from pyg_tabular.run_result import STOP_REASONS, RunResult, unconverged, verdict
 
 #: Every file a comparison writes into its output folder.
 OUTPUT_FILES = (
@@ -27,6 +29,7 @@ OUTPUT_FILES = (
     "results.md",
     "learning_curves.png",
     "metric_bars.png",
+    "anytime.png",
     "attention.png",
 )
 
@@ -55,22 +58,106 @@ _LISTS = ("history", "attention", "elapsed")
 _LATER = ("stopped_by", "train_seconds", "best_epoch", "elapsed", "trees", "leaves")
 
 
-def summarize(results: Sequence[RunResult]) -> list[dict[str, object]]:
-    """One row per model: metric mean ± std over seeds, size, speed and memory."""
+#: How :func:`summarize` aggregates each column over a model's seeds.
+AGGREGATION = {
+    "metrics": "mean ± sample std over seeds (the mean alone for one seed)",
+    "epochs": "epochs run (boosting iterations for hgb): the range over seeds",
+    "best epoch": "the epoch whose weights were kept: the range over seeds",
+    "stopped by": "how many seeds each stop reason ended: patience (early stopping), "
+    "epochs (the epoch cap), time (the time budget), diverged",
+    "converged": "'no' when most seeds stopped on a budget (epochs or time) "
+    "rather than by early stopping",
+    "params": "trainable parameters of the first seed's model; for hgb the leaves and "
+    "trees kept up to the best iteration (median seed)",
+    "s/epoch": "median over seeds of each run's median training seconds per epoch",
+    "infer rows/s": "median over seeds",
+    "peak MiB": "the largest over seeds",
+    "added MiB": "the largest over seeds",
+}
+
+
+def _spread(values: Sequence[float], digits: int = 4) -> str:
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {statistics.stdev(values):.{digits}f}"
+
+
+def _range(values: Sequence[int]) -> str:
+    low, high = min(values), max(values)
+    return f"{low}" if low == high else f"{low}–{high}"
+
+
+def _stops(runs: Sequence[RunResult]) -> str:
+    counts = Counter(r.stopped_by for r in runs if r.stopped_by is not None)
+    return ", ".join(f"{reason} {counts[reason]}" for reason in STOP_REASONS if counts[reason])
+
+
+def _size(runs: Sequence[RunResult]) -> object:
+    sized = sorted((r for r in runs if r.trees is not None), key=lambda r: r.leaves or 0)
+    if not sized:
+        return runs[0].params
+    median = sized[(len(sized) - 1) // 2]
+    return f"{median.leaves:,} leaves in {median.trees:,} trees"
+
+
+def summarize(results: Sequence[RunResult], kind: str | None = None) -> list[dict[str, object]]:
+    r"""One row per model: the metrics over seeds, how the runs ended, size,
+    speed and memory; :data:`AGGREGATION` says how each column is
+    aggregated. With :obj:`kind` the best epoch of older records (that did
+    not store it) is read from their validation history."""
+    mode = monitor_of(kind)[1] if kind is not None else None
     rows = []
     for name in dict.fromkeys(r.model for r in results):
         runs = [r for r in results if r.model == name]
         row: dict[str, object] = {"model": name, "seeds": len(runs)}
         for metric in runs[0].metrics:
-            values = [r.metrics[metric] for r in runs]
-            spread = statistics.stdev(values) if len(values) > 1 else 0.0
-            row[metric] = f"{statistics.mean(values):.4f} ± {spread:.4f}"
-        row["params"] = runs[0].params
+            row[metric] = _spread([r.metrics[metric] for r in runs])
+        row["epochs"] = _range([r.epochs_run for r in runs])
+        best = [r.best_epoch if mode is None else r.best(mode) for r in runs]
+        row["best epoch"] = _range([b for b in best if b is not None]) if None not in best else ""
+        row["stopped by"] = _stops(runs)
+        known = [r.converged for r in runs if r.converged is not None]
+        row["converged"] = ("no" if unconverged(runs, name) else "yes") if known else ""
+        row["params"] = _size(runs)
         row["s/epoch"] = f"{statistics.median(r.seconds_per_epoch for r in runs):.3f}"
         row["infer rows/s"] = f"{statistics.median(r.rows_per_second for r in runs):,.0f}"
         row["peak MiB"] = f"{max(r.peak_mb for r in runs):.0f}"
         row["added MiB"] = f"{max(r.added_mb for r in runs):.0f}"
         rows.append(row)
+    return rows
+
+
+def paired_table(
+    results: Sequence[RunResult], kind: str, reference: str | None = None
+) -> list[dict[str, object]]:
+    r"""Every other model against :obj:`reference` (default: the best mean
+    test metric), paired over the seeds both ran: the mean difference of the
+    monitored test metric (``model - reference``), its Student-t 95%
+    interval, and the verdict of :func:`~pyg_tabular.run_result.verdict`."""
+    monitor, mode = monitor_of(kind)
+    names = list(dict.fromkeys(r.model for r in results))
+    if reference is None:
+        reference = best_model(results, kind, names)
+    rows: list[dict[str, object]] = []
+    for name in names:
+        if name == reference or reference is None:
+            continue
+        sentence, difference = verdict(results, name, reference, monitor, mode)
+        interval = (
+            "n/a (one seed)"
+            if math.isnan(difference.low)
+            else f"[{difference.low:+.4f}, {difference.high:+.4f}]"
+        )
+        rows.append(
+            {
+                "model": name,
+                f"Δ {monitor} vs {reference}": f"{difference.mean:+.4f}",
+                "95% interval": interval,
+                "seeds": difference.seeds,
+                "verdict": sentence,
+            }
+        )
     return rows
 
 
@@ -94,6 +181,27 @@ def format_table(rows: Sequence[dict[str, object]]) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+def report_markdown(results: Sequence[RunResult], kind: str) -> str:
+    r"""``results.md``: the summary table, the paired differences against
+    the best model, and how each column is aggregated."""
+    monitor, mode = monitor_of(kind)
+    parts = [format_table(summarize(results, kind))]
+    paired = paired_table(results, kind)
+    if paired:
+        seeds = max(int(str(r["seeds"])) for r in paired)
+        parts.append(
+            f"Paired test {monitor} differences ({'higher' if mode == 'max' else 'lower'} is "
+            f"better): seeds share their splits, so each model is compared with the best one "
+            f"seed by seed; the interval is a Student-t 95% interval over the {seeds} paired "
+            "differences, and only an interval that excludes zero makes a win or a loss. A "
+            "model whose seeds mostly stopped on a budget is unconverged: its comparison holds "
+            "at equal budget only.\n\n" + format_table(paired)
+        )
+    notes = "\n".join(f"- {column}: {how}" for column, how in AGGREGATION.items())
+    parts.append("How each column is aggregated over seeds:\n\n" + notes)
+    return "\n\n".join(parts) + "\n"
 
 
 def _temporary(path: Path) -> Path:
@@ -230,7 +338,7 @@ def write_summaries(
     written: list[str] = []
     if not results:
         return written
-    rows = summarize(results)
+    rows = summarize(results, kind)
 
     def write_csv(path: Path) -> None:
         with open(path, "w", newline="", encoding="utf-8") as handle:
@@ -239,7 +347,7 @@ def write_summaries(
             writer.writerows(rows)
 
     write_atomic(out / "results.csv", write_csv)
-    write_text_atomic(out / "results.md", format_table(rows) + "\n")
+    write_text_atomic(out / "results.md", report_markdown(results, kind))
     written += ["results.csv", "results.md"]
     if not _typing.WITH_MATPLOTLIB:  # pragma: no cover - the optional [plot] extra
         return written
@@ -248,7 +356,8 @@ def write_summaries(
     monitor, _ = monitor_of(kind)
     _plot(out / "learning_curves.png", plotting.plot_learning_curves, results, monitor)
     _plot(out / "metric_bars.png", plotting.plot_metric_bars, results, monitor)
-    written += ["learning_curves.png", "metric_bars.png"]
+    _plot(out / "anytime.png", plotting.plot_anytime, results, monitor, monitor_of(kind)[1])
+    written += ["learning_curves.png", "metric_bars.png", "anytime.png"]
     best = best_model(results, kind, attention_models)
     attention = next((r.attention for r in results if r.model == best), None)
     if best is not None and attention is not None:
@@ -263,7 +372,10 @@ def write_summaries(
 __all__ = [
     "OUTPUT_FILES",
     "RunLog",
+    "AGGREGATION",
     "summarize",
+    "paired_table",
+    "report_markdown",
     "best_model",
     "format_table",
     "write_atomic",

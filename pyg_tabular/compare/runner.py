@@ -194,7 +194,7 @@ def train_one(
         time_budget (float, optional): Seconds of training (the loop's wall
             clock, validation included). (default: :obj:`None`)
         numeric_embedding (str, optional): One of
-            :data:`~pyg_tabular.compare.models.NUMERIC_EMBEDDINGS`, for every
+            :data:`~pyg_tabular.compare.embeddings.NUMERIC_EMBEDDINGS`, for every
             model that has a numeric embedding. (default: :obj:`None`, each
             model's own)
     """

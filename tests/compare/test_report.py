@@ -2,7 +2,14 @@ import csv
 
 import pytest
 
-from pyg_tabular.compare import RunLog, RunResult, best_model, summarize, write_summaries
+from pyg_tabular.compare import (
+    RunLog,
+    RunResult,
+    best_model,
+    paired_table,
+    summarize,
+    write_summaries,
+)
 from pyg_tabular.compare.report import write_text_atomic
 
 
@@ -24,8 +31,78 @@ def test_summary_counts_the_seeds_behind_each_mean():
     rows = summarize([_run("a", 0, 0.5), _run("a", 1, 0.7), _run("b", 0, 0.4)])
     assert [(r["model"], r["seeds"], r["accuracy"]) for r in rows] == [
         ("a", 2, "0.6000 ± 0.1414"),
-        ("b", 1, "0.4000 ± 0.0000"),
+        ("b", 1, "0.4000"),  # one seed has no spread to show
     ]
+
+
+def _ended(name, seed, value, stopped_by, epochs, best, metric="rmse"):
+    import dataclasses
+
+    history = [1.0] * epochs
+    return dataclasses.replace(
+        _run(name, seed, value, metric),
+        history=history,
+        epochs_run=epochs,
+        stopped_by=stopped_by,
+        best_epoch=best,
+    )
+
+
+def test_summary_says_how_every_run_ended():
+    results = [
+        _ended("a", 0, 0.5, "patience", 30, 20),
+        _ended("a", 1, 0.6, "patience", 34, 24),
+        _ended("a", 2, 0.7, "time", 12, 12),
+        _ended("b", 0, 0.5, "time", 5, 5),
+        _ended("b", 1, 0.5, "epochs", 9, 8),
+        _ended("b", 2, 0.5, "patience", 40, 30),
+    ]
+    a, b = summarize(results, "regression")
+    assert (a["epochs"], a["best epoch"], a["stopped by"], a["converged"]) == (
+        "12–34",
+        "12–24",
+        "patience 2, time 1",
+        "yes",
+    )
+    # Two of three seeds stopped on a budget (epochs or time): unconverged.
+    assert (b["epochs"], b["stopped by"], b["converged"]) == (
+        "5–40",
+        "patience 1, epochs 1, time 1",
+        "no",
+    )
+
+
+def test_summary_reads_the_best_epoch_of_older_records_from_their_history():
+    import dataclasses
+
+    old = dataclasses.replace(_run("a", 0, 0.5, "rmse"), history=[0.9, 0.4, 0.6, 0.4])
+    (row,) = summarize([old], "regression")
+    assert row["best epoch"] == "2" and row["converged"] == ""  # no stop reason recorded
+    (row,) = summarize([dataclasses.replace(old, metrics={"accuracy": 0.5})], "binary")
+    assert row["best epoch"] == "1"  # higher is better for accuracy
+
+
+def test_paired_table_marks_a_win_only_when_the_interval_excludes_zero():
+    from scipy import stats
+
+    ours = [0.40, 0.42, 0.41]
+    peer = [0.45, 0.46, 0.47]
+    close = [0.41, 0.40, 0.43]
+    results = [_ended("ours", s, v, "patience", 9, 5) for s, v in enumerate(ours)]
+    results += [_ended("peer", s, v, "patience", 9, 5) for s, v in enumerate(peer)]
+    results += [_ended("close", s, v, "time", 9, 9) for s, v in enumerate(close)]
+    rows = {r["model"]: r for r in paired_table(results, "regression")}
+    assert set(rows) == {"peer", "close"}  # against the best mean: ours
+    # The same interval as scipy's paired t-test gives, independently computed.
+    expected = stats.ttest_rel(peer, ours).confidence_interval(0.95)
+    low, high = (float(v) for v in rows["peer"]["95% interval"].strip("[]").split(","))
+    assert (low, high) == (
+        pytest.approx(expected.low, abs=1e-4),
+        pytest.approx(expected.high, abs=1e-4),
+    )
+    assert rows["peer"]["verdict"] == "peer loses to ours"
+    # Within noise, and stopped by the clock: no verdict beyond a tie at equal budget.
+    assert rows["close"]["verdict"] == ("at equal budget, close ties with ours (close unconverged)")
 
 
 def test_run_log_round_trips_every_field(tmp_path):
@@ -47,7 +124,16 @@ def test_run_log_keeps_how_each_run_stopped(tmp_path):
     timed = dataclasses.replace(_run("a", 0, 0.25), stopped_by="time", train_seconds=1.25)
     log.append(timed)
     log.append(_run("hgb", 0, 0.5))  # no stop reason nor training clock
-    assert log.read() == [timed, _run("hgb", 0, 0.5)]
+    sized = dataclasses.replace(
+        _run("hgb", 1, 0.5),
+        stopped_by="patience",
+        best_epoch=2,
+        elapsed=[0.5, 1.0],
+        trees=2,
+        leaves=7,
+    )
+    log.append(sized)
+    assert log.read() == [timed, _run("hgb", 0, 0.5), sized]
 
 
 def test_a_runs_csv_from_before_the_stop_columns_reads_and_resumes(tmp_path):
@@ -101,7 +187,13 @@ def test_summaries_replace_a_stale_attention_plot(tmp_path):
     (tmp_path / "attention.png").write_bytes(b"stale")
     results = [_run("a", 0, 0.5), _run("a", 1, 0.7)]
     written = write_summaries(tmp_path, results, kind="binary", title="t", feature_names=["x", "y"])
-    assert written == ["results.csv", "results.md", "learning_curves.png", "metric_bars.png"]
+    assert written == [
+        "results.csv",
+        "results.md",
+        "learning_curves.png",
+        "metric_bars.png",
+        "anytime.png",
+    ]
     assert not (tmp_path / "attention.png").exists()
     results.append(_run("b", 0, 0.9, attention=[[0.5, 0.5], [0.5, 0.5]]))
     written = write_summaries(
