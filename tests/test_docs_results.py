@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from pyg_tabular.run_result import RunResult
 
 from pyg_tabular.compare.report import summarize
+from pyg_tabular.run_result import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -189,7 +189,8 @@ def experiments(tmp_path):
 def test_exp_table_renders_the_compare_csv(experiments):
     text = render.renderer_of("exp-table:toy")(experiments)
     lines = text.splitlines()
-    assert "| model | seeds | rmse | epochs | best epoch | stopped by | converged | params |" in text
+    header = "| model | seeds | rmse | epochs | best epoch | stopped by | converged | params |"
+    assert header in text
     best = next(line for line in lines if line.startswith("| feature-gat-1head |"))
     assert "**0.4750 ± 0.0071**" in best
     assert not any("**" in line for line in lines if line.startswith("| gatconv |"))
