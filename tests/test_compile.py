@@ -9,12 +9,15 @@ import functools
 
 import pytest
 import torch
+from torch_geometric.nn import GATConv
+from torch_geometric.nn.models import GAT
 
 import pyg_tabular.nn.functional as functional
 from pyg_tabular.data import rows_to_graph
 from pyg_tabular.nn.conv import FeatureDiffGATConv, FeatureGATConv
 from pyg_tabular.nn.dense import DenseFeatureDiffGATConv, DenseFeatureGATConv
 from pyg_tabular.nn.functional import complete_blocks
+from pyg_tabular.nn.models import FeatureGAT
 from pyg_tabular.nn.pool import FeatureGroupPool
 from pyg_tabular.nn.tabular import (
     AdvancedGraphFeatureLayer,
@@ -178,3 +181,52 @@ def test_cached_detection_is_not_reused_by_another_tensor_at_the_same_id(monkeyp
     functional._COMPLETE_CACHE[id(third)] = entry
     assert complete_blocks(third, 6) is None
     assert search.calls == 3
+
+
+class TwoLayers(torch.nn.Module):
+    def __init__(self, conv_type, add_self_loops):
+        super().__init__()
+        self.conv1 = conv_type(C, 4, heads=2, add_self_loops=add_self_loops)
+        self.conv2 = conv_type(8, 2, heads=2, concat=False, add_self_loops=add_self_loops)
+
+    def forward(self, x, edge_index):
+        return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
+
+
+MODEL_PAIRS = {
+    # ours, then the same model with GATConv.
+    "FeatureGAT": (
+        functools.partial(FeatureGAT, C, 8, 2, out_channels=2, heads=2),
+        functools.partial(GAT, C, 8, 2, out_channels=2, heads=2),
+    ),
+    "FeatureDiffGATConv": (
+        functools.partial(TwoLayers, FeatureDiffGATConv),
+        functools.partial(TwoLayers, GATConv),
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("graph", ["random", "complete"])
+@pytest.mark.parametrize("add_self_loops", [True, False])
+@pytest.mark.parametrize("pair", sorted(MODEL_PAIRS))
+def test_two_layers_break_no_more_than_gatconv(pair, add_self_loops, graph):
+    # Counted as PyG users meet it: torch.compile's default settings, a
+    # second layer of another width (its frames recompile), and GATConv's
+    # default self-loops, whose removal has a data-dependent size.
+    torch.manual_seed(0)
+    if graph == "random":
+        x, edge_index = torch.randn(10, C), torch.randint(0, 10, (2, 30))
+    else:
+        batch = rows_to_graph(torch.randn(B, F, C))
+        x, edge_index = batch.x, batch.edge_index
+    breaks = []
+    for model_type in MODEL_PAIRS[pair]:
+        torch._dynamo.reset()
+        model = model_type(add_self_loops=add_self_loops)
+        breaks.append(torch._dynamo.explain(model)(x, edge_index).graph_break_count)
+    torch._dynamo.reset()
+    ours, gatconv = breaks
+    assert ours <= gatconv, breaks
+    if not add_self_loops:
+        assert ours == 0

@@ -1,11 +1,15 @@
 """Parameters shared by each sparse feature-attention conv and its dense twin.
 
-Defining them once keeps the twins' parameter names, shapes and initialisation
-identical, which is what lets ``load_state_dict`` move weights between them.
+Defining them once keeps the twins' parameter names, registration order and
+initialisation identical to each other and to PyG's GATConv and DenseGATConv;
+shapes follow the PyG layer each family mirrors, and loading reshapes between
+the two layouts, which is what lets ``load_state_dict`` move weights (and an
+optimizer's state) between them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -31,13 +35,19 @@ def init_attention_layer(
     bias: bool,
     edge_dim: int | None = None,
     residual: bool = False,
+    score_options: Mapping[str, Any],
 ) -> None:
     """Stores the hyperparameters and registers GATConv's projections and biases.
 
     Names and shapes are those of :class:`~torch_geometric.nn.conv.GATConv`:
     ``lin`` (or ``lin_src`` and ``lin_dst`` for a ``(source, target)`` pair
     of input sizes), ``lin_edge`` and ``att_edge`` with :obj:`edge_dim`,
-    ``res`` with :obj:`residual`, and ``bias``.
+    ``res`` with :obj:`residual`, and ``bias``. The layer's score
+    parameters, registered by ``module._init_score(heads, out_channels,
+    **score_options)``, come where GATConv registers ``att_src`` and
+    ``att_dst``: after the projections, before ``att_edge`` and ``bias``.
+    An optimizer numbers parameters in registration order, so this order is
+    what lets a GATConv optimizer's state load into our layer.
     """
     module.in_channels = in_channels
     module.out_channels = out_channels
@@ -56,6 +66,7 @@ def init_attention_layer(
         module.lin_dst = Linear(in_channels[1], heads * out_channels, False, "glorot")
     else:
         module.lin = Linear(in_channels, heads * out_channels, False, "glorot")
+    module._init_score(heads, out_channels, **score_options)
     if edge_dim is not None:
         module.lin_edge = Linear(edge_dim, heads * out_channels, False, "glorot")
         module.att_edge = Parameter(torch.empty(1, heads, out_channels))
@@ -75,11 +86,18 @@ def init_attention_layer(
 
 
 def reset_attention_layer(module: Any) -> None:
-    """Resets what :func:`init_attention_layer` registered."""
+    """Resets what :func:`init_attention_layer` registered, in GATConv's order.
+
+    GATConv resets its projections, then ``att_src``, ``att_dst``,
+    ``att_edge`` and ``bias``; drawing the random numbers in the same order
+    makes a layer built after ``torch.manual_seed(s)`` start from the weights
+    GATConv (or DenseGATConv) would have drawn.
+    """
     for name in ("lin", "lin_src", "lin_dst", "lin_edge", "res"):
         child = getattr(module, name)
         if child is not None:
             child.reset_parameters()
+    module._reset_score()
     glorot(module.att_edge)
     zeros(module.bias)
 
@@ -99,9 +117,14 @@ def _reshape_loaded(
 
 
 class _ScoreMixin:
-    # Mixed in before the layer's base class, so reset_parameters chains to it.
+    # Mixed in before the layer's base class. The base registers and resets
+    # the score through _init_score and _reset_score, where GATConv has its
+    # att_src and att_dst (see init_attention_layer).
     out_channels: int
     negative_slope: float
+    #: Leading dimensions of ``att_src`` / ``att_dst``: ``(1,)`` for GATConv's
+    #: ``[1, H, C]``, ``(1, 1)`` for DenseGATConv's ``[1, 1, H, C]``.
+    att_lead_shape: tuple[int, ...]
 
     if TYPE_CHECKING:
 
@@ -113,25 +136,28 @@ class _ScoreMixin:
 class GATScoreParameters(_ScoreMixin):
     """``att_src``, ``att_dst`` and the optional ``att_bias`` of the GAT score.
 
-    They are saved in GATConv's layout, ``[1, H, C]``. Loading also accepts
-    DenseGATConv's ``[1, 1, H, C]``, and a state without ``att_bias`` (as
+    They are saved in the layout of the PyG layer each family mirrors:
+    GATConv's ``[1, H, C]`` for the sparse convs, DenseGATConv's
+    ``[1, 1, H, C]`` for the dense twins, so that an optimizer's state (whose
+    moments have the parameters' shapes) carries over from the PyG layer.
+    Loading accepts either layout, and a state without ``att_bias`` (as
     GATConv and DenseGATConv save it) loads as a zero score bias: the same
     function.
     """
 
     att_bias: Parameter | None
 
-    def _init_score(self, heads: int, out_channels: int, att_bias: bool) -> None:
-        self.att_src = Parameter(torch.empty(1, heads, out_channels))
-        self.att_dst = Parameter(torch.empty(1, heads, out_channels))
+    def _init_score(self, heads: int, out_channels: int, *, att_bias: bool) -> None:
+        shape = (*self.att_lead_shape, heads, out_channels)
+        self.att_src = Parameter(torch.empty(shape))
+        self.att_dst = Parameter(torch.empty(shape))
         if att_bias:
             self.att_bias = Parameter(torch.empty(heads))
         else:
             self.register_parameter("att_bias", None)
         self.register_load_state_dict_pre_hook(_load_gat_score)
 
-    def reset_parameters(self) -> None:
-        super().reset_parameters()  # type: ignore[misc]
+    def _reset_score(self) -> None:
         glorot(self.att_src)
         glorot(self.att_dst)
         zeros(self.att_bias)
@@ -156,13 +182,12 @@ def _load_gat_score(
 class DiffScoreParameters(_ScoreMixin):
     """``att`` = [u_1 (target) | u_2 (source) | u_3 (|difference|)] of the diff score."""
 
-    def _init_score(self, heads: int, out_channels: int, shared_attention: bool) -> None:
+    def _init_score(self, heads: int, out_channels: int, *, shared_attention: bool) -> None:
         self.shared_attention = shared_attention
         self.att = Parameter(torch.empty(1 if shared_attention else heads, 3 * out_channels))
         self.register_load_state_dict_pre_hook(_load_diff_score)
 
-    def reset_parameters(self) -> None:
-        super().reset_parameters()  # type: ignore[misc]
+    def _reset_score(self) -> None:
         glorot(self.att)
 
     def _split_att(self) -> tuple[Tensor, Tensor, Tensor]:

@@ -77,14 +77,10 @@ def random_adj():
 
 def _tied_pair(reference_type, our_type, *args, our_kwargs=None, **kwargs):
     # A PyG layer and ours built with the same arguments, sharing one state in
-    # which every parameter (biases included) is non-zero. A standard
-    # deviation of 0.5 keeps outputs of order 1, so that 1e-6 is a float32
-    # comparison.
+    # which every parameter (biases included) is non-zero, with outputs of
+    # order 1, so that 1e-6 is a float32 comparison.
     torch.manual_seed(21)
-    reference = reference_type(*args, **kwargs)
-    with torch.no_grad():
-        for param in reference.parameters():
-            param.normal_(std=0.5)
+    reference = _normal_parameters(reference_type(*args, **kwargs))
     ours = our_type(*args, **kwargs, **(our_kwargs or {}))
     ours.load_state_dict(reference.state_dict())
     return reference, ours
@@ -93,3 +89,71 @@ def _tied_pair(reference_type, our_type, *args, our_kwargs=None, **kwargs):
 @pytest.fixture
 def tied_pair():
     return _tied_pair
+
+
+def _attention_edge_mask(model, x, edge_index, index=0):
+    # PyG's AttentionExplainer on a node-level regression: one edge mask for a
+    # homogeneous graph, one per edge type for a heterogeneous one.
+    from torch_geometric.explain import AttentionExplainer, Explainer
+
+    explainer = Explainer(
+        model,
+        AttentionExplainer(),
+        explanation_type="model",
+        edge_mask_type="object",
+        model_config={"mode": "regression", "task_level": "node", "return_type": "raw"},
+    )
+    explanation = explainer(x, edge_index, index=index)
+    if isinstance(x, dict):
+        return explanation.collect("edge_mask")
+    return explanation.edge_mask
+
+
+def _hetero_data(seed=0):
+    # Two node types of different widths, a relation each way and one within a
+    # type, with repeated edges.
+    from torch_geometric.data import HeteroData
+
+    generator = torch.Generator().manual_seed(seed)
+    data = HeteroData()
+    data["paper"].x = torch.randn(7, 5, generator=generator)
+    data["author"].x = torch.randn(4, 3, generator=generator)
+    writes = torch.stack(
+        [
+            torch.randint(0, 4, (12,), generator=generator),
+            torch.randint(0, 7, (12,), generator=generator),
+        ]
+    )
+    data["author", "writes", "paper"].edge_index = writes
+    data["paper", "rev_writes", "author"].edge_index = writes.flip(0)
+    data["paper", "cites", "paper"].edge_index = torch.randint(0, 7, (2, 15), generator=generator)
+    return data
+
+
+def _normal_parameters(module):
+    # Every parameter non-zero (biases included); a standard deviation of 0.5
+    # keeps outputs of order 1.
+    with torch.no_grad():
+        for param in module.parameters():
+            param.normal_(std=0.5)
+    return module
+
+
+def _randomize(module, seed=21):
+    torch.manual_seed(seed)
+    return _normal_parameters(module)
+
+
+@pytest.fixture
+def attention_edge_mask():
+    return _attention_edge_mask
+
+
+@pytest.fixture
+def hetero_data():
+    return _hetero_data
+
+
+@pytest.fixture
+def randomize():
+    return _randomize

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, TypeAlias, overload
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.nn.conv import MessagePassing
-from torch_geometric.typing import SparseTensor, torch_sparse
+from torch_geometric.typing import OptPairTensor, OptTensor, SparseTensor, torch_sparse
 from torch_geometric.utils import add_self_loops as add_loops
 from torch_geometric.utils import is_torch_sparse_tensor, remove_self_loops
 from torch_geometric.utils.sparse import set_sparse_value
@@ -47,7 +48,7 @@ _HOOK_DICTS = (
 _FILL_REDUCTIONS = ("add", "sum", "mean", "min", "max", "mul")
 
 #: Node features: one tensor, or ``(source, target)`` with an optional target.
-NodeInput: TypeAlias = Tensor | tuple[Tensor, Tensor | None]
+NodeInput: TypeAlias = Tensor | OptPairTensor
 #: What ``edge_index`` may be: an index, a SparseTensor or a torch.sparse matrix.
 Adjacency: TypeAlias = Tensor | SparseTensor
 
@@ -101,9 +102,14 @@ class FeatureAttentionConv(MessagePassing):
     r"""Base of the sparse feature-attention convs: GATConv's constructor and
     forward contract, projections, and the dense fast path for complete graphs.
 
-    Subclasses define their attention parameters, :meth:`dense_score` and
-    :meth:`edge_attention` (which calls :meth:`edge_updater`).
+    Subclasses define their attention parameters (``_init_score`` and
+    ``_reset_score``, called where GATConv registers and resets ``att_src``
+    and ``att_dst``), :meth:`dense_score` and :meth:`edge_attention` (which
+    calls :meth:`edge_updater`).
     """
+
+    # GATConv's layout of att_src / att_dst: [1, H, C].
+    att_lead_shape: tuple[int, ...] = (1,)
 
     in_channels: InChannels
     out_channels: int
@@ -137,6 +143,8 @@ class FeatureAttentionConv(MessagePassing):
         fill_value: float | Tensor | str = "mean",
         bias: bool = True,
         residual: bool = False,
+        *,
+        score_options: Mapping[str, Any],
         **kwargs: Any,
     ) -> None:
         check_hyperparameters(
@@ -177,6 +185,7 @@ class FeatureAttentionConv(MessagePassing):
             bias=bias,
             edge_dim=edge_dim,
             residual=residual,
+            score_options=score_options,
         )
         self.fill_value = fill_value
         self.fast_path = True
@@ -193,13 +202,13 @@ class FeatureAttentionConv(MessagePassing):
 
     def edge_attention(
         self,
-        x: tuple[Tensor, Tensor | None],
-        h: tuple[Tensor, Tensor | None],
+        x: OptPairTensor,
+        h: OptPairTensor,
         edge_index: Adjacency,
-        edge_attr: Tensor | None,
+        edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
     ) -> Tensor:  # pragma: no cover - abstract
-        """Normalised (and dropped-out) attention ``[..., E, H, 1]`` from the raw
+        """Normalised (and dropped-out) attention ``[..., E, H]`` from the raw
         inputs ``x`` (source, target) and their projections ``h``."""
         raise NotImplementedError
 
@@ -213,7 +222,9 @@ class FeatureAttentionConv(MessagePassing):
     # Message passing #########################################################
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
-        return alpha * x_j
+        # alpha is [..., E, H], as GATConv hands it over: explainers such as
+        # PyG's AttentionExplainer read it here through a message hook.
+        return alpha.unsqueeze(-1) * x_j
 
     def aggregate(self, inputs: Tensor, index: Tensor, dim_size: int | None = None) -> Tensor:
         # Our scatter follows pyg_tabular.typing.WITH_TORCH_SCATTER.
@@ -371,7 +382,27 @@ class FeatureAttentionConv(MessagePassing):
                 x_src, h_src, edge_index, blocks, bool(return_attention_weights)
             )
         else:
-            out, edge_index, alpha = self._sparse_forward(
+            num_src, num_dst = self._num_nodes(x_src, x_dst, size)
+            if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
+                check_edge_range(edge_index, num_src, num_dst)
+            # The self-loops are replaced here, as GATConv does in its forward,
+            # rather than in a helper: under torch.compile, removing them (a
+            # data-dependent size) breaks the graph, and a break inside a
+            # helper would split this frame as well.
+            if self.add_self_loops and isinstance(edge_index, Tensor):
+                loop_nodes = self._loop_nodes(x_src, x_dst, size)
+                edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
+                edge_index, edge_attr = add_loops(
+                    edge_index, edge_attr, fill_value=self.fill_value, num_nodes=loop_nodes
+                )
+            elif self.add_self_loops and isinstance(edge_index, SparseTensor):
+                if self.edge_dim is not None:
+                    raise NotImplementedError(
+                        f"{type(self).__name__}: edge_attr with add_self_loops=True is not "
+                        "supported for a SparseTensor edge_index (as in GATConv)"
+                    )
+                edge_index = torch_sparse.set_diag(edge_index)
+            out, alpha = self._sparse_forward(
                 x_src, x_dst, h_src, h_dst, edge_index, edge_attr, size
             )
 
@@ -429,6 +460,26 @@ class FeatureAttentionConv(MessagePassing):
         alpha = torch.cat([others, loops.reshape(*lead, -1, heads)], dim=-2)
         return out, edge_index, alpha
 
+    @staticmethod
+    def _num_nodes(
+        x_src: Tensor, x_dst: Tensor | None, size: tuple[int | None, int | None] | None
+    ) -> tuple[int, int]:
+        num_src = x_src.size(-2)
+        num_dst = num_src if x_dst is None else x_dst.size(-2)
+        if size is not None:
+            num_src = num_src if size[0] is None else size[0]
+            num_dst = num_dst if size[1] is None else size[1]
+        return num_src, num_dst
+
+    @staticmethod
+    def _loop_nodes(
+        x_src: Tensor, x_dst: Tensor | None, size: tuple[int | None, int | None] | None
+    ) -> int:
+        # Loops only for nodes that are both sources and targets.
+        if size is not None and size[0] is not None and size[1] is not None:
+            return min(size[0], size[1])
+        return x_src.size(-2) if x_dst is None else min(x_src.size(-2), x_dst.size(-2))
+
     def _sparse_forward(
         self,
         x_src: Tensor,
@@ -436,57 +487,33 @@ class FeatureAttentionConv(MessagePassing):
         h_src: Tensor,
         h_dst: Tensor | None,
         edge_index: Adjacency,
-        edge_attr: Tensor | None,
+        edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
-    ) -> tuple[Tensor, Adjacency, Tensor]:
-        channels = self.out_channels
-        num_src = x_src.size(-2)
-        num_dst = num_src if x_dst is None else x_dst.size(-2)
-        if size is not None:
-            num_src = num_src if size[0] is None else size[0]
-            num_dst = num_dst if size[1] is None else size[1]
-        if isinstance(edge_index, Tensor) and edge_index.layout == torch.strided:
-            check_edge_range(edge_index, num_src, num_dst)
-        if self.add_self_loops:
-            if isinstance(edge_index, Tensor):
-                # Loops only for nodes that are both sources and targets.
-                loop_nodes = (
-                    x_src.size(-2) if x_dst is None else min(x_src.size(-2), x_dst.size(-2))
-                )
-                if size is not None and size[0] is not None and size[1] is not None:
-                    loop_nodes = min(size[0], size[1])
-                edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
-                edge_index, edge_attr = add_loops(
-                    edge_index, edge_attr, fill_value=self.fill_value, num_nodes=loop_nodes
-                )
-            elif isinstance(edge_index, SparseTensor):
-                if self.edge_dim is not None:
-                    raise NotImplementedError(
-                        f"{type(self).__name__}: edge_attr with add_self_loops=True is not "
-                        "supported for a SparseTensor edge_index (as in GATConv)"
-                    )
-                edge_index = torch_sparse.set_diag(edge_index)
-
+    ) -> tuple[Tensor, Tensor]:
+        # Attention and aggregation over edge_index, self-loops already in place.
         alpha = self.edge_attention(
             (x_src, x_dst), (h_src, h_dst), edge_index, edge_attr, size
-        )  # [..., E, H, 1]
-        src_lin = self.lin if self.lin is not None else self.lin_src
-        if x_src.size(-1) < channels:
+        )  # [..., E, H]
+        narrow = x_src.size(-1) < self.out_channels
+        x: OptPairTensor = (h_src, h_dst)
+        if narrow:
             # Messages carry the narrower raw input; see project_heads.
-            raw_dst = None if x_dst is None else x_dst.unsqueeze(-2)
-            aggregated = self.propagate(
-                edge_index, x=(x_src.unsqueeze(-2), raw_dst), alpha=alpha, size=size
-            )  # [..., N, H, C_in]
-            out = project_heads(aggregated, src_lin.weight, channels)
-        else:
-            out = self.propagate(edge_index, x=(h_src, h_dst), alpha=alpha, size=size)
-        return out, edge_index, alpha.squeeze(-1)
+            x = (x_src.unsqueeze(-2), None if x_dst is None else x_dst.unsqueeze(-2))
+        # GATConv's declaration, read by PyG's Inspector; the propagate PyG
+        # generates from it finds OptPairTensor in this module.
+        # propagate_type: (x: OptPairTensor, alpha: Tensor)
+        out = self.propagate(edge_index, x=x, alpha=alpha, size=size)  # [..., N, H, C]
+        if narrow:
+            src_lin = self.lin if self.lin is not None else self.lin_src
+            out = project_heads(out, src_lin.weight, self.out_channels)
+        return out, alpha
 
     def softmax_and_dropout(self, score: Tensor, index: Tensor, dim_size: int | None) -> Tensor:
-        """LeakyReLU, segment softmax over each target's edges, and dropout."""
-        score = F.leaky_relu(score, self.negative_slope)  # [..., E, H, 1]
+        """LeakyReLU, segment softmax over each target's edges, and dropout:
+        scores ``[..., E, H, 1]`` to attention ``[..., E, H]``, GATConv's shape."""
+        score = F.leaky_relu(score, self.negative_slope)
         assert dim_size is not None  # edge_updater sizes it from the node scores
-        alpha = segment_softmax(score, index, dim_size, dim=-3)
+        alpha = segment_softmax(score, index, dim_size, dim=-3).squeeze(-1)
         return F.dropout(alpha, p=self.dropout, training=self.training)
 
     def __repr__(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor
+from torch_geometric.typing import OptPairTensor, OptTensor
 
 from pyg_tabular.nn._attention_parameters import DiffScoreParameters
 from pyg_tabular.nn._gat_common import InChannels
@@ -137,17 +138,17 @@ class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
             fill_value=fill_value,
             bias=bias,
             residual=residual,
+            score_options={"shared_attention": shared_attention},
             **kwargs,
         )
-        self._init_score(heads, out_channels, shared_attention)
         self.reset_parameters()
 
     def edge_attention(
         self,
-        x: tuple[Tensor, Tensor | None],
-        h: tuple[Tensor, Tensor | None],
+        x: OptPairTensor,
+        h: OptPairTensor,
         edge_index: Adjacency,
-        edge_attr: Tensor | None,
+        edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
     ) -> Tensor:
         att_dst, att_src, att_diff = self._split_att()
@@ -164,6 +165,7 @@ class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
             weight = self.lin.weight.view(self.heads, self.out_channels)  # [H, D]
             values = (x_src.unsqueeze(-2), x_dst.unsqueeze(-2))  # [..., N, 1, 1]
             diff = (att_diff * weight.abs()).sum(dim=-1, keepdim=True)  # [H, 1]
+        # edge_updater_type: (x: OptPairTensor, score: OptPairTensor, diff: Tensor, edge_attr: OptTensor)  # noqa: E501
         return self.edge_updater(
             edge_index,
             x=values,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor
+from torch_geometric.typing import OptPairTensor, OptTensor
 
 from pyg_tabular.nn._attention_parameters import GATScoreParameters
 from pyg_tabular.nn._gat_common import InChannels
@@ -45,10 +46,15 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
     (self-loops included) and the same inputs (bipartite pairs,
     ``SparseTensor`` and ``torch.sparse`` adjacencies, ``edge_attr``,
     ``size``), and with :obj:`att_bias=False` it has GATConv's parameters
-    (same names and shapes), computes the same function and returns
-    attention in the same edge order, so ``load_state_dict`` works between
-    the two. A GATConv state also loads with :obj:`att_bias=True`, as a
-    zero score bias.
+    (same names, shapes and registration order), computes the same function
+    and returns attention in the same edge order, so ``load_state_dict``
+    works between the two and a GATConv optimizer's state resumes on it. A
+    GATConv state also loads with :obj:`att_bias=True`, as a zero score
+    bias. Inside PyG it passes GATConv's ``alpha`` (``[E, H]``) to
+    :meth:`message`, where explainers read it, and declares GATConv's
+    propagate types; :class:`~pyg_tabular.nn.models.FeatureGAT` and
+    :func:`~pyg_tabular.nn.models.swap_gat_convs` bring it into PyG's model
+    zoo.
 
     Besides a (batched) graph, the layer takes PyG's static-graph form:
     ``x`` of shape ``[B, F, C]`` with one ``[2, E]`` template over the ``F``
@@ -153,23 +159,24 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
             fill_value=fill_value,
             bias=bias,
             residual=residual,
+            score_options={"att_bias": att_bias},
             **kwargs,
         )
-        self._init_score(heads, out_channels, att_bias)
         self.reset_parameters()
 
     def edge_attention(
         self,
-        x: tuple[Tensor, Tensor | None],
-        h: tuple[Tensor, Tensor | None],
+        x: OptPairTensor,
+        h: OptPairTensor,
         edge_index: Adjacency,
-        edge_attr: Tensor | None,
+        edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
     ) -> Tensor:
         h_src, h_dst = h
         # One scalar per node and head; [..., N, H, 1] keeps nodes at dim -3.
         score_src = (h_src * self.att_src).sum(dim=-1, keepdim=True)
         score_dst = None if h_dst is None else (h_dst * self.att_dst).sum(dim=-1, keepdim=True)
+        # edge_updater_type: (alpha: OptPairTensor, edge_attr: OptTensor)
         return self.edge_updater(
             edge_index, alpha=(score_src, score_dst), edge_attr=edge_attr, size=size
         )

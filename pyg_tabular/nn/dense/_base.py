@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, overload
 
 import torch
@@ -21,9 +22,15 @@ class DenseFeatureAttention(torch.nn.Module):
     r"""Base of the dense twins: projection, masking, aggregation and heads,
     with :class:`~torch_geometric.nn.dense.DenseGATConv`'s call.
 
-    Parameter names and shapes equal those of the sparse layer each twin
-    mirrors, so ``load_state_dict`` works in both directions.
+    Parameter names and registration order equal those of the sparse layer
+    each twin mirrors; the GAT score vectors have DenseGATConv's shape
+    ``[1, 1, H, C]`` where the sparse layer has GATConv's ``[1, H, C]``, and
+    ``load_state_dict`` reshapes between the two, so it works in both
+    directions.
     """
+
+    # DenseGATConv's layout of att_src / att_dst: [1, 1, H, C].
+    att_lead_shape: tuple[int, ...] = (1, 1)
 
     in_channels: int
     out_channels: int
@@ -49,6 +56,8 @@ class DenseFeatureAttention(torch.nn.Module):
         dropout: float = 0.0,
         add_self_loops: bool = True,
         bias: bool = True,
+        *,
+        score_options: Mapping[str, Any],
     ) -> None:
         check_hyperparameters(in_channels, out_channels, heads, negative_slope, dropout)
         super().__init__()
@@ -62,6 +71,7 @@ class DenseFeatureAttention(torch.nn.Module):
             dropout=dropout,
             add_self_loops=add_self_loops,
             bias=bias,
+            score_options=score_options,
         )
 
     def reset_parameters(self) -> None:

@@ -95,8 +95,8 @@ class DenseFeatureDiffGATConv(DiffScoreParameters, DenseFeatureAttention):
             dropout=dropout,
             add_self_loops=add_self_loops,
             bias=bias,
+            score_options={"shared_attention": shared_attention},
         )
-        self._init_score(heads, out_channels, shared_attention)
         self.reset_parameters()
 
 

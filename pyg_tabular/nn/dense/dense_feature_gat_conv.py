@@ -34,12 +34,15 @@ class DenseFeatureGATConv(GATScoreParameters, DenseFeatureAttention):
     ``conv(x, adj, mask=None, add_loop=True)``: ``x`` of shape
     ``[B, F, C]`` or ``[F, C]``, ``mask`` zeroes the outputs of padding
     nodes, and ``add_loop`` gives every feature its self-loop. Parameters
-    are saved in the layout of :class:`~pyg_tabular.nn.conv.FeatureGATConv`
-    and :class:`~torch_geometric.nn.conv.GATConv` (``att_src`` and
-    ``att_dst`` of shape ``[1, H, C]``); ``load_state_dict`` also takes
-    DenseGATConv's ``[1, 1, H, C]``, and a state without ``att_bias`` loads
-    as a zero score bias. Unlike DenseGATConv, a feature with no neighbour
-    gets zeros (plus bias) instead of NaN.
+    have DenseGATConv's names, registration order and shapes (``att_src``
+    and ``att_dst`` of shape ``[1, 1, H, C]``), so that with
+    :obj:`att_bias=False` both a DenseGATConv's state and its optimizer's
+    state load. ``load_state_dict`` also takes the ``[1, H, C]`` tensors of
+    :class:`~torch_geometric.nn.conv.GATConv` and
+    :class:`~pyg_tabular.nn.conv.FeatureGATConv` (and this layer's earlier
+    saves), and a state without ``att_bias`` loads as a zero score bias.
+    Unlike DenseGATConv, a feature with no neighbour gets zeros (plus bias)
+    instead of NaN.
 
     Args:
         in_channels (int): Size of each input feature vector, or :obj:`-1`
@@ -99,8 +102,8 @@ class DenseFeatureGATConv(GATScoreParameters, DenseFeatureAttention):
             dropout=dropout,
             add_self_loops=add_self_loops,
             bias=bias,
+            score_options={"att_bias": att_bias},
         )
-        self._init_score(heads, out_channels, att_bias)
         self.reset_parameters()
 
 

@@ -1,6 +1,7 @@
 """End-to-end models built from the feature-graph layers."""
 
 from pyg_tabular.nn.models.column_encoder import NUMERIC_EMBEDDINGS, ColumnEncoder, fit_bins
+from pyg_tabular.nn.models.feature_gat import FeatureGAT, swap_gat_convs
 from pyg_tabular.nn.models.feature_graph_net import BLOCKS, READOUTS, FeatureGraphNet
 from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LayerKind, register_layer
 
@@ -14,4 +15,6 @@ __all__ = [
     "LayerKind",
     "LAYER_KINDS",
     "register_layer",
+    "FeatureGAT",
+    "swap_gat_convs",
 ]

@@ -1,6 +1,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import Tensor
 from torch_geometric.utils import add_self_loops, remove_self_loops
 
 import pyg_tabular.typing as pt_typing
@@ -295,3 +296,72 @@ def test_torch_sparse_adjacency_equals_edge_index(layout, random_graph):
     dense = torch.zeros(9, 9, 2, dtype=torch.float64)
     dense[ei[1], ei[0]] = expected_alpha
     torch.testing.assert_close(adj_out.to_dense(), dense)
+
+
+# PyG's machinery: explainers, Inspector, parameter order ######################
+
+
+@pytest.mark.parametrize("add_loops", [True, False])
+@pytest.mark.parametrize("graph", ["random", "complete"])
+def test_attention_explainer_reads_the_returned_attention(
+    add_loops, graph, random_graph, attention_edge_mask
+):
+    # message() receives alpha [E, H], as from GATConv, so PyG's
+    # AttentionExplainer reduces it over heads; on one layer its edge mask is
+    # the returned attention's maximum over heads for the graph's edges (the
+    # appended self-loops come last, GATConv's order, and are cut off).
+    torch.manual_seed(5)
+    if graph == "random":
+        x = torch.randn(10, 3)
+        edge_index, _ = remove_self_loops(random_graph(10, 30, seed=6))
+    else:
+        batch = rows_to_graph(torch.randn(3, 4, 3), self_loops=False)
+        x, edge_index = batch.x, batch.edge_index
+    conv = FeatureDiffGATConv(3, 4, heads=3, add_self_loops=add_loops, shared_attention=False)
+    seen = []
+    conv.register_message_forward_hook(lambda m, inputs, out: seen.append(inputs[0]["alpha"]))
+    _, (_, alpha) = conv(x, edge_index, return_attention_weights=True)
+    assert seen[0].shape == alpha.shape == (edge_index.size(1) + add_loops * x.size(0), 3)
+    torch.testing.assert_close(seen[0], alpha)
+    mask = attention_edge_mask(conv, x, edge_index, index=None)
+    torch.testing.assert_close(mask, alpha[: edge_index.size(1)].amax(dim=-1))
+    assert mask.min() < mask.max()
+
+
+def test_inspector_reads_the_declared_types():
+    from torch_geometric.inspector import Inspector
+    from torch_geometric.nn import GATConv
+    from torch_geometric.typing import OptPairTensor, OptTensor
+
+    inspector = Inspector(FeatureDiffGATConv)
+    for exclude in (None, [0, "edge_index", "size"]):
+        propagate = inspector.get_params_from_method_call("propagate", exclude=exclude)
+        expected = Inspector(GATConv).get_params_from_method_call("propagate", exclude=exclude)
+        assert propagate == expected
+        edge_updater = inspector.get_params_from_method_call("edge_updater", exclude=exclude)
+        assert {name: p.type for name, p in edge_updater.items()} == {
+            "x": OptPairTensor,
+            "score": OptPairTensor,
+            "diff": Tensor,
+            "edge_attr": OptTensor,
+        }
+    FeatureDiffGATConv(3, 4)  # the first instance generates the methods
+    for name in ("propagate", "edge_updater"):
+        assert getattr(FeatureDiffGATConv, f"_jinja_{name}") is not getattr(
+            FeatureDiffGATConv, f"_orig_{name}"
+        )
+
+
+def test_parameters_in_gatconv_order():
+    # The score where GATConv has att_src and att_dst: after the projections,
+    # before att_edge and bias.
+    conv = FeatureDiffGATConv((3, 5), 4, heads=2, edge_dim=2, residual=True)
+    assert [name for name, _ in conv.named_parameters()] == [
+        "att",
+        "att_edge",
+        "bias",
+        "lin_src.weight",
+        "lin_dst.weight",
+        "lin_edge.weight",
+        "res.weight",
+    ]

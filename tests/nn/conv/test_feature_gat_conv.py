@@ -4,7 +4,7 @@ import functools
 import pytest
 import torch
 import torch_geometric.typing
-from torch_geometric.nn import GATConv
+from torch_geometric.nn import GATConv, HeteroConv
 
 import pyg_tabular.typing as pt_typing
 from pyg_tabular.data import fully_connected_edge_index, rows_to_graph, to_static_graph
@@ -665,3 +665,273 @@ def test_state_dicts_load_between_gatconv_and_ours():
         assert {k: v.shape for k, v in plain.state_dict().items()} == {
             k: v.shape for k, v in reference.state_dict().items()
         }
+
+
+# PyG's machinery: explainers, Inspector, optimizer state ######################
+
+
+class TwoLayers(torch.nn.Module):
+    # Two attention layers, the second averaging its heads.
+    def __init__(self, conv_type, in_channels, **kwargs):
+        super().__init__()
+        self.conv1 = conv_type(in_channels, 4, heads=2, **kwargs)
+        wide = 8 if isinstance(in_channels, int) else (-1, -1)
+        self.conv2 = conv_type(wide, 3, heads=2, concat=False, **kwargs)
+
+    def forward(self, x, edge_index):
+        return self.conv2(self.conv1(x, edge_index).relu(), edge_index)
+
+
+def _our_conv(*args, **kwargs):
+    return FeatureGATConv(*args, att_bias=False, **kwargs)
+
+
+def _homogeneous_graph(graph, random_graph):
+    torch.manual_seed(4)
+    if graph == "random":
+        return torch.randn(12, 5), graph_with_duplicates_and_loops(random_graph)
+    batch = rows_to_graph(torch.randn(4, 5, 5), self_loops=graph == "complete")
+    return batch.x, batch.edge_index
+
+
+@pytest.mark.parametrize("add_self_loops", [True, False])
+@pytest.mark.parametrize("graph", ["random", "complete", "complete-no-loops"])
+def test_message_sees_gatconv_alpha(add_self_loops, graph, random_graph, gatconv_pair):
+    # What message() receives is what hooks and explainers read: [E, H], as
+    # GATConv hands it over, also on a graph that would take the fast path.
+    x, edge_index = _homogeneous_graph(graph, random_graph)
+    reference, conv = gatconv_pair(5, 4, heads=3, add_self_loops=add_self_loops)
+    seen = []
+    for module in (reference, conv):
+        module.register_message_forward_hook(
+            lambda module, inputs, out: seen.append(inputs[0]["alpha"])
+        )
+        module(x, edge_index)
+    assert seen[1].shape == seen[0].shape and seen[0].dim() == 2
+    torch.testing.assert_close(seen[1], seen[0], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("add_self_loops", [True, False])
+@pytest.mark.parametrize("graph", ["random", "complete", "complete-no-loops"])
+def test_attention_explainer_equals_gatconv(
+    add_self_loops, graph, random_graph, attention_edge_mask, randomize
+):
+    x, edge_index = _homogeneous_graph(graph, random_graph)
+    reference = randomize(TwoLayers(GATConv, 5, add_self_loops=add_self_loops))
+    model = TwoLayers(_our_conv, 5, add_self_loops=add_self_loops)
+    model.load_state_dict(reference.state_dict())
+    expected = attention_edge_mask(reference, x, edge_index, index=3)
+    mask = attention_edge_mask(model, x, edge_index, index=3)
+    assert mask.shape == (edge_index.size(1),)
+    assert expected.min() < expected.max()  # a mask that tells edges apart
+    torch.testing.assert_close(mask, expected, rtol=0, atol=1e-6)
+    # The explainer's hooks are gone again: the complete graph is back on the
+    # fast path.
+    if graph != "random":
+        assert model.conv1.uses_fast_path(edge_index, x.size(0))
+
+
+def _hetero_pair(hetero_data, randomize, build):
+    # A reference model with GATConv and ours with the same (materialised) state.
+    data = hetero_data()
+    reference = build(GATConv)
+    reference(data.x_dict, data.edge_index_dict)  # materialise the lazy projections
+    randomize(reference)
+    model = build(_our_conv)
+    model(data.x_dict, data.edge_index_dict)
+    model.load_state_dict(reference.state_dict())
+    return data, reference, model
+
+
+def _assert_same_hetero_masks(data, reference, model, attention_edge_mask):
+    expected = attention_edge_mask(reference, data.x_dict, data.edge_index_dict, index=2)
+    masks = attention_edge_mask(model, data.x_dict, data.edge_index_dict, index=2)
+    assert masks.keys() == expected.keys() == set(data.edge_types)
+    for edge_type, mask in masks.items():
+        assert mask.shape == (data[edge_type].num_edges,)
+        torch.testing.assert_close(mask, expected[edge_type], rtol=0, atol=1e-6)
+    assert any(m.min() < m.max() for m in expected.values())
+
+
+def test_attention_explainer_on_a_to_hetero_model_equals_gatconv(
+    hetero_data, randomize, attention_edge_mask
+):
+    from torch_geometric.nn import to_hetero
+
+    metadata = hetero_data().metadata()
+
+    def build(conv_type):
+        return to_hetero(TwoLayers(conv_type, (-1, -1), add_self_loops=False), metadata)
+
+    data, reference, model = _hetero_pair(hetero_data, randomize, build)
+    assert isinstance(model.conv1["author__writes__paper"], FeatureGATConv)
+    _assert_same_hetero_masks(data, reference, model, attention_edge_mask)
+
+
+class HeteroLayers(torch.nn.Module):
+    # Two HeteroConv layers, one attention conv per edge type.
+    def __init__(self, conv_type, edge_types):
+        super().__init__()
+        self.conv1 = HeteroConv(
+            {t: conv_type((-1, -1), 4, heads=2, add_self_loops=False) for t in edge_types}
+        )
+        self.conv2 = HeteroConv(
+            {t: conv_type((-1, -1), 3, heads=2, add_self_loops=False) for t in edge_types},
+            aggr="mean",
+        )
+
+    def forward(self, x_dict, edge_index_dict):
+        x_dict = {k: v.relu() for k, v in self.conv1(x_dict, edge_index_dict).items()}
+        return self.conv2(x_dict, edge_index_dict)
+
+
+def test_attention_explainer_under_hetero_conv_equals_gatconv(
+    hetero_data, randomize, attention_edge_mask
+):
+    edge_types = hetero_data().edge_types
+    data, reference, model = _hetero_pair(
+        hetero_data, randomize, lambda conv_type: HeteroLayers(conv_type, edge_types)
+    )
+    _assert_same_hetero_masks(data, reference, model, attention_edge_mask)
+
+
+@pytest.mark.parametrize("method", ["propagate", "edge_updater"])
+@pytest.mark.parametrize("exclude", [None, [0, "edge_index", "size"]])
+def test_inspector_reads_our_calls_as_gatconv(method, exclude):
+    # Read from the declared types, as for GATConv; parsing the call itself
+    # would fail at the positional edge_index.
+    from torch_geometric.inspector import Inspector
+
+    expected = Inspector(GATConv).get_params_from_method_call(method, exclude=exclude)
+    assert Inspector(FeatureGATConv).get_params_from_method_call(method, exclude=exclude) == (
+        expected
+    )
+
+
+def test_generated_propagate_has_gatconv_signature():
+    import inspect
+
+    GATConv(3, 4), FeatureGATConv(3, 4)  # the first instance generates the methods
+    for name in ("propagate", "edge_updater"):
+        ours = getattr(FeatureGATConv, f"_jinja_{name}")
+        # The template compiled: no fallback to MessagePassing's generic method.
+        assert ours is not getattr(FeatureGATConv, f"_orig_{name}")
+        assert getattr(FeatureGATConv, name) is ours
+        expected = inspect.signature(getattr(GATConv, f"_jinja_{name}"))
+        assert inspect.signature(ours) == expected
+
+
+GATCONV_LAYOUTS = [
+    ((3, 4), {"heads": 2}),
+    (((3, 5), 4), {"heads": 2, "residual": True}),
+    ((3, 4), {"heads": 3, "edge_dim": 2, "concat": False}),
+    ((3, 4), {"bias": False, "edge_dim": 1, "residual": True}),
+]
+
+
+@pytest.mark.parametrize("args,kwargs", GATCONV_LAYOUTS)
+def test_parameters_in_gatconv_order_and_shapes(args, kwargs):
+    def layout(module):
+        return [(name, param.shape) for name, param in module.named_parameters()]
+
+    torch.manual_seed(6)
+    reference = GATConv(*args, **kwargs)
+    torch.manual_seed(6)
+    conv = FeatureGATConv(*args, att_bias=False, **kwargs)
+    assert layout(conv) == layout(reference)
+    # Reset in GATConv's order: one seed, one starting point.
+    for (name, expected), param in zip(reference.named_parameters(), conv.parameters()):
+        assert torch.equal(param, expected), name
+    # The score bias comes right after att_src and att_dst.
+    names = [name for name, _ in FeatureGATConv(*args, **kwargs).named_parameters()]
+    assert names[:3] == ["att_src", "att_dst", "att_bias"]
+
+
+def _train(model, optimizer, inputs, steps):
+    for _ in range(steps):
+        optimizer.zero_grad()
+        model(*inputs).square().mean().backward()
+        optimizer.step()
+
+
+def _resume(args, kwargs, optimizer_type, inputs, dtype=torch.float32):
+    # A GATConv trained 3 steps is checkpointed, model and optimizer, then
+    # trained 4 more; ours resumes from the checkpoint for the same 4 steps.
+    reference = GATConv(*args, **kwargs).to(dtype)
+    optimizer = optimizer_type(reference.parameters(), lr=0.05)
+    _train(reference, optimizer, inputs, 3)
+    checkpoint = copy.deepcopy((reference.state_dict(), optimizer.state_dict()))
+    _train(reference, optimizer, inputs, 4)
+
+    conv = FeatureGATConv(*args, att_bias=False, **kwargs).to(dtype)
+    conv.load_state_dict(checkpoint[0])
+    resumed = optimizer_type(conv.parameters(), lr=0.05)
+    resumed.load_state_dict(checkpoint[1])
+    # Each saved moment reached the parameter of the same name.
+    names = [name for name, _ in reference.named_parameters()]
+    for index, (name, param) in enumerate(conv.named_parameters()):
+        assert name == names[index]
+        saved = checkpoint[1]["state"][index]
+        assert torch.equal(resumed.state[param]["exp_avg_sq"], saved["exp_avg_sq"]), name
+    _train(conv, resumed, inputs, 4)
+    return reference, conv
+
+
+RESUME_LAYOUTS = [
+    ((6, 4), {"heads": 2}),
+    (((6, 5), 4), {"heads": 2, "residual": True}),
+    ((6, 4), {"heads": 3, "edge_dim": 2, "concat": False}),
+]
+
+
+@pytest.mark.parametrize("args,kwargs", RESUME_LAYOUTS)
+@pytest.mark.parametrize("optimizer_type", [torch.optim.Adam, torch.optim.AdamW])
+def test_gatconv_checkpoint_with_optimizer_resumes_bit_for_bit(
+    args, kwargs, optimizer_type, random_graph
+):
+    # On the message-passing path, with messages of the projected width, our
+    # conv runs GATConv's operations in GATConv's order: training resumed
+    # from a GATConv checkpoint takes the same steps, bit for bit.
+    torch.manual_seed(7)
+    x = torch.randn(12, 6) if isinstance(args[0], int) else (torch.randn(12, 6), torch.randn(12, 5))
+    edge_index = random_graph(12, 40, seed=8)
+    inputs = (x, edge_index, torch.randn(40, kwargs.get("edge_dim", 1)))
+    reference, conv = _resume(args, kwargs, optimizer_type, inputs)
+    for name, param in conv.state_dict().items():
+        assert torch.equal(param, reference.state_dict()[name]), name
+
+
+@pytest.mark.parametrize("graph", ["narrow-input", "complete"])
+def test_gatconv_checkpoint_resumes_to_rounding_elsewhere(graph, random_graph):
+    # Narrower inputs are aggregated before the projection (project_heads)
+    # and the complete graph runs the dense fast path: the same function,
+    # summed in another order, so steps agree to rounding (float64 here).
+    torch.manual_seed(9)
+    if graph == "complete":
+        batch = rows_to_graph(torch.randn(4, 5, 6, dtype=torch.float64))
+        inputs, args = (batch.x, batch.edge_index), (6, 4)
+    else:
+        inputs, args = (
+            (torch.randn(12, 3, dtype=torch.float64), random_graph(12, 40, seed=8)),
+            (3, 4),
+        )
+    reference, conv = _resume(args, {"heads": 2}, torch.optim.Adam, inputs, torch.float64)
+    assert conv.uses_fast_path(inputs[1], 20) == (graph == "complete")
+    for name, param in conv.state_dict().items():
+        torch.testing.assert_close(param, reference.state_dict()[name], rtol=1e-10, atol=1e-12)
+
+
+def test_optimizer_state_of_gatconv_steps_on_ours_where_bias_came_first():
+    # The failure this order fixes: moments of att_src ([1, H, C]) landing on
+    # bias ([H * C]) broke the first step after loading.
+    reference = GATConv(3, 4, heads=2)
+    optimizer = torch.optim.Adam(reference.parameters())
+    _train(reference, optimizer, (torch.randn(5, 3), torch.tensor([[0, 1], [1, 2]])), 1)
+    conv = FeatureGATConv(3, 4, heads=2, att_bias=False)
+    conv.load_state_dict(reference.state_dict())
+    resumed = torch.optim.Adam(conv.parameters())
+    resumed.load_state_dict(optimizer.state_dict())
+    assert [p.shape for p in resumed.state] == [p.shape for p in conv.parameters()]
+    assert [s["exp_avg"].shape for s in resumed.state.values()] == [
+        p.shape for p in conv.parameters()
+    ]

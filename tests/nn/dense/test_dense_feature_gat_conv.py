@@ -1,3 +1,4 @@
+import copy
 import functools
 
 import pytest
@@ -9,14 +10,33 @@ from pyg_tabular.nn.conv import FeatureGATConv
 from pyg_tabular.nn.dense import DenseFeatureGATConv
 
 
-def test_repr_and_parameter_names_match_the_sparse_layer():
+def test_repr_and_parameters_match_the_sparse_layer_and_dense_gat_conv():
     dense = DenseFeatureGATConv(1, 16, heads=4, concat=False, att_bias=False)
     sparse = FeatureGATConv(1, 16, heads=4, concat=False, att_bias=False)
+    reference = DenseGATConv(1, 16, heads=4, concat=False)
     assert repr(dense) == "DenseFeatureGATConv(1, 16, heads=4)"
-    assert {k: v.shape for k, v in dense.state_dict().items()} == {
-        k: v.shape for k, v in sparse.state_dict().items()
-    }
+    # The sparse layer's names in its order; DenseGATConv's names, order and
+    # shapes, which an optimizer's state needs to carry over.
+    assert [k for k, _ in dense.named_parameters()] == [k for k, _ in sparse.named_parameters()]
+    assert [(k, v.shape) for k, v in dense.named_parameters()] == [
+        (k, v.shape) for k, v in reference.named_parameters()
+    ]
+    assert dense.att_src.shape == (1, 1, 4, 16) and sparse.att_src.shape == (1, 4, 16)
     assert dense.att_bias is None and dense.bias.shape == (16,)
+    with_bias = [k for k, _ in DenseFeatureGATConv(1, 16, heads=4).named_parameters()]
+    assert with_bias == ["att_src", "att_dst", "att_bias", "bias", "lin.weight"]
+
+
+def test_seeded_construction_draws_dense_gat_conv_weights():
+    # Parameters are reset in DenseGATConv's order, so one seed gives one start.
+    torch.manual_seed(5)
+    reference = DenseGATConv(3, 4, heads=2)
+    torch.manual_seed(5)
+    dense = DenseFeatureGATConv(3, 4, heads=2, att_bias=False)
+    for (name, expected), (_, param) in zip(
+        reference.named_parameters(), dense.named_parameters(), strict=True
+    ):
+        assert torch.equal(param, expected), name
 
 
 @pytest.mark.parametrize("heads,concat", [(1, True), (4, True), (4, False)])
@@ -203,7 +223,7 @@ def dense_pair(tied_pair):
 @pytest.mark.parametrize("add_loop", [True, False])
 def test_equals_dense_gat_conv_call_for_call(heads, concat, add_loop, random_adj, dense_pair):
     reference, dense = dense_pair(4, 5, heads=heads, concat=concat)
-    assert dense.att_src.shape == (1, heads, 5)  # saved in GATConv's layout
+    assert dense.att_src.shape == (1, 1, heads, 5)  # saved in DenseGATConv's layout
     rows = torch.randn(3, 6, 4)
     adj = random_adj(3, 6, seed=11) | torch.eye(6, dtype=torch.bool)  # no empty row
     mask = torch.ones(3, 6, dtype=torch.bool)
@@ -258,10 +278,20 @@ def test_loads_gatconv_dense_gatconv_and_sparse_twin_states():
     torch.nn.init.normal_(twin.att_bias)
     dense.load_state_dict(twin.state_dict())
     torch.testing.assert_close(dense(rows).reshape(-1, 8), twin(batch.x, batch.edge_index))
+    # Saved in DenseGATConv's layout: its state loads into DenseGATConv as is,
+    # and a state saved in the earlier [1, H, C] layout still loads.
+    plain = DenseFeatureGATConv(3, 4, heads=2, att_bias=False)
+    plain.load_state_dict(twin.state_dict(), strict=False)
+    assert plain.att_src.shape == (1, 1, 2, 4)
     reference = DenseGATConv(3, 4, heads=2)
-    reference.att_src.data = dense.att_src.data.view(1, 1, 2, 4)  # back the other way
-    with pytest.raises(RuntimeError, match="size mismatch"):
-        reference.load_state_dict(dense.state_dict(), strict=False)
+    reference.load_state_dict(plain.state_dict())
+    adj = torch.ones(4, 4)
+    torch.testing.assert_close(reference(rows, adj), plain(rows, adj), rtol=0, atol=1e-6)
+    state = plain.state_dict()
+    earlier = {k: v.view(1, 2, 4) if k.startswith("att_") else v for k, v in state.items()}
+    reloaded = DenseFeatureGATConv(3, 4, heads=2, att_bias=False)
+    reloaded.load_state_dict(earlier)
+    assert torch.equal(reloaded(rows), plain(rows))
 
 
 @pytest.mark.parametrize("heads,concat", [(1, True), (4, False)])
@@ -287,3 +317,34 @@ def test_padded_batch_equals_the_sparse_layer_with_defaults(heads, concat):
     # One adjacency and one mask [F] broadcast over the batch.
     shared = dense(padded, adj[0].float(), torch.tensor([True, False, True]))
     assert shared.shape == (2, 3, out.size(-1)) and (shared[:, 1] == 0).all()
+
+
+def test_dense_gat_conv_checkpoint_with_optimizer_resumes(random_adj):
+    # Same names, order and shapes as DenseGATConv, so its optimizer's state
+    # loads and training resumes. Our score is computed from two per-node
+    # scalars instead of DenseGATConv's pairwise sum, so steps agree to
+    # rounding (float64 here), not bit for bit.
+    torch.manual_seed(4)
+    rows = torch.randn(3, 6, 4, dtype=torch.float64)
+    adj = (random_adj(3, 6, seed=5) | torch.eye(6, dtype=torch.bool)).double()
+    mask = torch.ones(3, 6, dtype=torch.bool)
+    mask[2, 5] = False
+
+    def train(module, optimizer, steps):
+        for _ in range(steps):
+            optimizer.zero_grad()
+            module(rows, adj, mask).square().mean().backward()
+            optimizer.step()
+
+    reference = DenseGATConv(4, 5, heads=3).double()
+    optimizer = torch.optim.Adam(reference.parameters(), lr=0.05)
+    train(reference, optimizer, 3)
+    checkpoint = copy.deepcopy((reference.state_dict(), optimizer.state_dict()))
+    train(reference, optimizer, 4)
+    dense = DenseFeatureGATConv(4, 5, heads=3, att_bias=False).double()
+    dense.load_state_dict(checkpoint[0])
+    resumed = torch.optim.Adam(dense.parameters(), lr=0.05)
+    resumed.load_state_dict(checkpoint[1])
+    train(dense, resumed, 4)
+    for name, param in dense.state_dict().items():
+        torch.testing.assert_close(param, reference.state_dict()[name], rtol=1e-10, atol=1e-12)
