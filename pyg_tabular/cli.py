@@ -5,6 +5,10 @@ checked before any training, every finished (model, seed) run is appended to
 ``runs.csv`` as it ends, the summaries are written atomically, Ctrl-C keeps
 the finished runs and their summary, and ``--resume`` picks up where a run
 stopped.
+
+This module imports only the standard library and :mod:`pyg_tabular._choices`
+at the top: ``--help`` and argument errors answer before torch, PyTorch
+Geometric or scikit-learn is imported; those come once the arguments stand.
 """
 
 from __future__ import annotations
@@ -15,9 +19,12 @@ import json
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from pyg_tabular._choices import MIN_SPLIT_ROWS, NUMERIC_EMBEDDINGS, TABLE_SUFFIXES, TABLE_TASKS
 
 DEFAULT_DATASET = "breast_cancer"
 DEFAULT_MODELS = (
@@ -45,9 +52,10 @@ _CONFIG_KEYS = (
     "time_budget",
     "numeric_embedding",
     "patience",
+    "drop",
 )
 # Values of settings that older config.json files lack: what those runs used.
-_CONFIG_DEFAULTS = {"numeric_embedding": "linear", "patience": 10}
+_CONFIG_DEFAULTS = {"numeric_embedding": "linear", "patience": 10, "drop": None}
 
 
 def _positive_int(text: str) -> int:
@@ -63,8 +71,6 @@ def _positive_int(text: str) -> int:
 def _max_rows(text: str) -> int:
     value = _positive_int(text)
     if value < MIN_MAX_ROWS:
-        from pyg_tabular.compare import MIN_SPLIT_ROWS
-
         raise argparse.ArgumentTypeError(
             f"must be at least {MIN_MAX_ROWS} so that the validation and test splits keep "
             f">= {MIN_SPLIT_ROWS} rows each (got {value})"
@@ -133,8 +139,6 @@ def _column_list(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from pyg_tabular.compare import NUMERIC_EMBEDDINGS, TABLE_TASKS
-
     parser = argparse.ArgumentParser(
         prog="pyg-tabular",
         description="Graph attention over the features of a table, for PyTorch Geometric.",
@@ -165,16 +169,28 @@ def _parser() -> argparse.ArgumentParser:
         "--task",
         choices=TABLE_TASKS,
         default=None,
-        help="what --target is (default: inferred; a float column is a regression)",
+        help="what --target is (default: inferred: a float column is a regression; text, "
+        "bools and up to 20 distinct integers are classes; more integers must be said)",
     )
     source.add_argument(
         "--categorical",
         type=_column_list,
         default=None,
-        help="comma-separated categorical columns of --data (default: the non-numeric ones)",
+        help="comma-separated categorical columns of --data (default: the text, category, "
+        "bool and date columns, less IDs and dates, which are left out with a warning; "
+        "list them here to keep them)",
+    )
+    source.add_argument(
+        "--drop",
+        type=_column_list,
+        default=None,
+        help="comma-separated columns of --data to leave out (IDs, leaks, ...)",
     )
     compare.add_argument(
-        "--models", type=_model_list, default=DEFAULT_MODELS, help="comma-separated model names"
+        "--models",
+        type=_model_list,
+        default=None,
+        help=f"comma-separated model names (default: {DEFAULT_MODELS})",
     )
     compare.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds")
     compare.add_argument("--epochs", type=_positive_int, default=40, help="epoch budget per run")
@@ -251,7 +267,7 @@ def _error(message: str) -> int:
 
 def _check_source(args: argparse.Namespace) -> str | None:
     if args.data is None:
-        for option in ("target", "task", "categorical"):
+        for option in ("target", "task", "categorical", "drop"):
             if getattr(args, option) is not None:
                 return f"--{option} applies to --data only"
         if args.dataset is None:
@@ -261,7 +277,7 @@ def _check_source(args: argparse.Namespace) -> str | None:
         return "pass either --dataset or --data, not both"
     if args.target is None:
         return "--data needs --target COLUMN, the column to predict"
-    if args.data.suffix.lower() not in (".csv", ".parquet", ".pq"):
+    if args.data.suffix.lower() not in TABLE_SUFFIXES:
         return f"--data must be a .csv or .parquet file (got {str(args.data)!r})"
     if not args.data.is_file():
         return f"--data file {str(args.data)!r} does not exist"
@@ -281,6 +297,7 @@ def _config(args: argparse.Namespace) -> dict[str, Any]:
         "time_budget": args.time_budget,
         "numeric_embedding": args.numeric_embedding,
         "patience": args.patience,
+        "drop": args.drop,
     }
 
 
@@ -323,32 +340,60 @@ def _prepare_out(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _compare(args: argparse.Namespace) -> int:
-    import torch
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
+
+def _table_source(args: argparse.Namespace, **columns: Any) -> Any:
+    r"""--data as a task source a worker process can pickle."""
     from pyg_tabular import compare
 
+    return functools.partial(
+        compare.load_table_task, str(args.data), args.target, task=args.task, **columns
+    )
+
+
+def _load_first(source: Any, args: argparse.Namespace) -> Any:
+    r"""The task of seed 0; its warnings (columns left out) are printed as
+    the command's own, once, rather than with a source line."""
+    from pyg_tabular import compare
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = compare.load_source(source, seed=0, max_rows=args.max_rows)
+    for warning in caught:
+        print(f"pyg-tabular compare: warning: {warning.message}", file=sys.stderr)
+    return task
+
+
+def _compare(args: argparse.Namespace) -> int:
     problem = _check_source(args)
     if problem is None and args.in_process and args.jobs > 1:
         problem = "--jobs runs each model in its own process; it cannot go with --in-process"
     if problem is not None:
         return _error(problem)
+    # The arguments stand: now the heavy imports.
+    import torch
+
+    from pyg_tabular import compare
+
+    if args.models is None:
+        args.models = _model_list(DEFAULT_MODELS)
     torch.set_num_threads(args.threads)
     source: compare.runner.TaskSource
     if args.data is not None:
-        source = functools.partial(
-            compare.load_table_task,
-            str(args.data),
-            args.target,
-            task=args.task,
-            categorical=args.categorical,
-        )
+        source = _table_source(args, categorical=args.categorical, drop=args.drop)
     else:
         source = args.dataset
     try:
-        task = compare.load_source(source, seed=0, max_rows=args.max_rows)
+        task = _load_first(source, args)
     except (ValueError, ImportError, OSError) as error:
         return _error(str(error))
+    if args.data is not None:
+        # Every later load (other seeds, worker processes) takes the columns
+        # this one settled, and warns no more.
+        categorical = task.feature_names[task.num_numeric :]
+        source = _table_source(args, categorical=categorical, drop=task.dropped)
     # Checked once the data is known to load, and before any training: a
     # mistake in the arguments never costs the results already in --out.
     problem = _prepare_out(args)
@@ -362,13 +407,16 @@ def _compare(args: argparse.Namespace) -> int:
     wanted = {(name, seed) for name in args.models for seed in range(args.seeds)}
     results = [r for r in earlier if (r.model, r.seed) in wanted]
     done = {(r.model, r.seed) for r in results}
+    budget = f"<= {_plural(args.epochs, 'epoch')}"
+    if args.time_budget is not None:
+        budget += f" or {args.time_budget:g} s of training"
     print(
-        f"dataset {task.name}: {task.kind}, {task.train.x.size(1)} features "
+        f"dataset {task.name}: {task.kind}, {_plural(task.train.x.size(1), 'feature')} "
         f"({len(task.cardinalities)} categorical), "
         f"{task.train.x.size(0)}/{task.val.x.size(0)}/{task.test.x.size(0)} "
-        f"train/val/test rows; {args.seeds} seeds, <= {args.epochs} epochs, "
+        f"train/val/test rows; {_plural(args.seeds, 'seed')}, {budget} per run, "
         f"{args.numeric_embedding} numeric embedding"
-        + (f"; {len(done)} runs already in {log.path}" if done else ""),
+        + (f"; {_plural(len(done), 'run')} already in {log.path}" if done else ""),
         flush=True,
     )
 
@@ -406,10 +454,10 @@ def _compare(args: argparse.Namespace) -> int:
         log.append(outcome)
         results.append(outcome)
         shown = ", ".join(f"{k}={v:.4f}" for k, v in outcome.metrics.items())
-        unit = "iterations" if name in compare.SKLEARN_MODELS else "epochs"
+        unit = "iteration" if name in compare.SKLEARN_MODELS else "epoch"
         stop = "" if outcome.stopped_by is None else f", stopped by {outcome.stopped_by}"
         print(
-            f"  seed {seed} {name:>14}: {shown} ({outcome.epochs_run} {unit}{stop}, "
+            f"  seed {seed} {name:>14}: {shown} ({_plural(outcome.epochs_run, unit)}{stop}, "
             f"{outcome.peak_mb:.0f} MiB peak)",
             flush=True,
         )
@@ -424,7 +472,7 @@ def _compare(args: argparse.Namespace) -> int:
         # yet announced or collected, belongs in the summary too.
         results = [r for r in log.read() if (r.model, r.seed) in wanted]
         print(
-            f"\ninterrupted: the {len(results)} finished runs are in {log.path}; "
+            f"\ninterrupted: {_plural(len(results), 'finished run')} saved in {log.path}; "
             "rerun with --resume to finish",
             file=sys.stderr,
             flush=True,

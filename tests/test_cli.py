@@ -65,6 +65,7 @@ def test_compare_runs_end_to_end_and_writes_results(tmp_path, capsys):
         (["--dataset", "no_such_table"], "unknown dataset 'no_such_table'; known: breast_cancer"),
         (["--resume", "--overwrite"], "not allowed with argument"),
         (["--target", "y"], "--target applies to --data only"),
+        (["--drop", "id"], "--drop applies to --data only"),
         (["--data", "t.csv"], "--data needs --target"),
         (["--data", "t.csv", "--target", "y", "--dataset", "wine"], "either --dataset or --data"),
         (["--data", "missing.csv", "--target", "y"], "does not exist"),
@@ -230,3 +231,102 @@ def test_ctrl_c_keeps_every_finished_run_and_their_summary(tmp_path):
 def test_ctrl_c_during_an_isolated_run_ends_its_worker(tmp_path):
     code, stdout, stderr, out = _interrupt_after_runs(tmp_path, [], 1)
     _check_interrupted(code, stdout, stderr, out, 1)
+
+
+def _light_modules_after(arguments):
+    # A fresh interpreter, as the console script starts: which heavy packages
+    # did parsing these arguments import?
+    code = (
+        "import sys\n"
+        "from pyg_tabular.cli import main\n"
+        f"status = main({arguments!r})\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & set(sys.argv[1:]))\n"
+        "print(status, *heavy, file=sys.stderr)\n"
+    )
+    heavy = ["torch", "torch_geometric", "sklearn", "pandas", "numpy", "matplotlib", "scipy"]
+    done = subprocess.run(
+        [sys.executable, "-c", code, *heavy],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=120,
+    )
+    return done.stderr.strip().splitlines()[-1].split()
+
+
+@pytest.mark.parametrize(
+    "arguments, status",
+    [
+        ([], 2),
+        (["--help"], 0),
+        (["compare", "--help"], 0),
+        (["compare", "--seeds", "0"], 2),
+        (["compare", "--max-rows", "50"], 2),
+        (["compare", "--task", "ranking"], 2),
+        (["compare", "--numeric-embedding", "nope"], 2),
+        (["compare", "--resume", "--overwrite"], 2),
+        (["compare", "--target", "y"], 2),
+        (["compare", "--data", "t.xlsx", "--target", "y"], 2),
+        (["compare", "--data", "missing.csv", "--target", "y"], 2),
+        (["compare", "--jobs", "2", "--in-process"], 2),
+    ],
+)
+def test_help_and_argument_errors_import_nothing_heavy(arguments, status):
+    # --help and the errors that the arguments alone show answer before torch,
+    # PyG, scikit-learn or pandas is imported (each costs seconds to import).
+    assert _light_modules_after(arguments) == [str(status)]
+
+
+def test_the_light_import_test_sees_a_heavy_import():
+    # The check above can fail: a run that trains imports torch.
+    assert "torch" in _light_modules_after(["compare", "--models", "nope"])
+
+
+def _integer_target_csv(path, rows=200, distinct=60):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=rows)
+    days = rng.permutation(np.arange(rows) % distinct)
+    lines = ["a,ticket,day,stay"] + [
+        f"{x:.4f},T{i:05d},2024-01-{1 + i % 28:02d},{d}" for i, (x, d) in enumerate(zip(a, days))
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_an_integer_target_with_many_values_is_refused_with_the_task_to_pass(tmp_path, capsys):
+    table = tmp_path / "stays.csv"
+    _integer_target_csv(table)
+    out = tmp_path / "out"
+    code = main(["compare", "--data", str(table), "--target", "stay", "--out", str(out), *TINY])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "holds 60 distinct integers in 200 rows" in error
+    assert "--task regression" in error and not out.exists()
+
+
+def test_ids_and_dates_are_left_out_with_one_warning_and_the_header_counts_right(tmp_path, capsys):
+    table = tmp_path / "stays.csv"
+    _integer_target_csv(table)
+    out = tmp_path / "out"
+    arguments = ["--data", str(table), "--target", "stay", "--task", "regression"]
+    arguments += ["--models", "mlp", "--seeds", "2", "--time-budget", "30"]
+    code = main(["compare", *arguments, "--out", str(out), *TINY])
+    assert code == 0
+    captured = capsys.readouterr()
+    # Told once, as the command's own warning, although two seeds loaded the table.
+    assert captured.err.count("cannot carry signal") == 1
+    assert "pyg-tabular compare: warning: columns 'ticket' (an ID" in captured.err
+    assert "'day' (dates)" in captured.err and "--categorical" in captured.err
+    header = captured.out.splitlines()[0]
+    assert header.startswith("dataset stays: regression, 1 feature (0 categorical),")
+    assert "2 seeds, <= 1 epoch or 30 s of training per run" in header
+    assert "(1 epoch, " in captured.out and "1 epochs" not in captured.out
+    # Listed as categorical, a column is kept; the others are the user's to drop.
+    again = ["compare", *arguments, "--categorical", "day", "--out", str(out), "--overwrite"]
+    assert main([*again, *TINY]) == 2
+    assert "'ticket' is not numeric" in capsys.readouterr().err
+    assert main([*again, "--drop", "ticket", *TINY]) == 0
+    captured = capsys.readouterr()
+    assert "2 features (1 categorical)" in captured.out
+    assert "cannot carry signal" not in captured.err

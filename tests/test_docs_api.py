@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import inspect
 import os
 import pkgutil
 import re
@@ -183,3 +184,46 @@ def test_estimators_render_their_inherited_methods(estimator: str) -> None:
         m.strip() for m in options.get("exclude-members", "").split(",") if m.strip()
     }
     assert not excluded & set(methods), f"{estimator} excludes {excluded & set(methods)}"
+
+
+def _keyword_only_callables() -> list[tuple[str, object, str]]:
+    import pyg_tabular.datasets
+    from pyg_tabular.compare import load_table_task
+
+    found: list[tuple[str, object, str]] = [
+        ("load_table_task", load_table_task, load_table_task.__doc__ or "")
+    ]
+    for name in pyg_tabular.datasets.__all__:
+        obj = getattr(pyg_tabular.datasets, name)
+        if isinstance(obj, type):
+            found.append((name, obj.__init__, obj.__doc__ or ""))
+            for method, function in vars(obj).items():
+                if inspect.isfunction(function) and not method.startswith("_"):
+                    found.append((f"{name}.{method}", function, function.__doc__ or ""))
+        elif callable(obj):
+            found.append((name, obj, obj.__doc__ or ""))
+    return found
+
+
+@pytest.mark.parametrize(("name", "function", "doc"), _keyword_only_callables())
+def test_keyword_only_arguments_are_documented_as_such(name, function, doc) -> None:
+    # The datasets' docstrings list keyword-only arguments with
+    # "keyword-only" in their type, so that no reader calls them by position.
+    entries = dict(re.findall(r"^\s+(\w+) \(([^)]*)\):", doc, re.M))
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.name not in entries:
+            continue
+        keyword_only = parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        documented = "keyword-only" in entries[parameter.name]
+        assert documented == keyword_only, (
+            f"{name}: {parameter.name} is {'' if keyword_only else 'not '}keyword-only"
+        )
+
+
+def test_the_keyword_only_check_reads_the_docstrings() -> None:
+    # Guards the check above against a pattern that matches no entry.
+    loader = {n: f for n, f, _ in _keyword_only_callables()}["TabularLoader"]
+    doc = {n: d for n, _, d in _keyword_only_callables()}["TabularLoader"]
+    entries = dict(re.findall(r"^\s+(\w+) \(([^)]*)\):", doc, re.M))
+    assert entries["split"].endswith("keyword-only") and "dataset" in entries
+    assert inspect.signature(loader).parameters["split"].kind is inspect.Parameter.KEYWORD_ONLY

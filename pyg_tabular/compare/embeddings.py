@@ -11,15 +11,9 @@ import warnings
 
 from torch import Tensor, nn
 
+from pyg_tabular._choices import NUMERIC_EMBEDDINGS
 from pyg_tabular.compare.tasks import Task
 from pyg_tabular.utils.validation import check_choice
-
-#: The numeric embeddings the comparison can give every model that has one:
-#: ``"linear"`` (one affine map per feature; for the MLP and TabM, whose first
-#: layer is linear already, the numerics as they are), ``"periodic"`` and
-#: ``"piecewise-linear"`` (Gorishniy et al., "On Embeddings for Numerical
-#: Features in Tabular Deep Learning", 2022).
-NUMERIC_EMBEDDINGS = ("linear", "periodic", "piecewise-linear")
 
 
 def fit_task_bins(task: Task) -> list[Tensor]:

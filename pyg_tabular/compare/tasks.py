@@ -9,14 +9,13 @@ from typing import Any
 
 from torch import Tensor
 
-#: Fewest rows any of the train, validation and test splits may hold.
-MIN_SPLIT_ROWS = 10
+from pyg_tabular._choices import MIN_SPLIT_ROWS, TABLE_SUFFIXES, TABLE_TASKS
 
-#: Tasks a user's table may declare; :obj:`None` infers it from the target.
-TABLE_TASKS = ("regression", "binary", "multiclass")
+# The train, validation and test fractions of a user's table (the datasets' default).
+_SPLIT = (0.7, 0.15, 0.15)
 
-#: File suffixes :func:`read_table` reads.
-TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
+# Where a user of load_table_task or of `pyg-tabular compare` lists categorical columns.
+_SAY_CATEGORICAL = "categorical=[...] (--categorical on the command line)"
 
 
 @dataclasses.dataclass
@@ -45,6 +44,8 @@ class Task:
     # Regression targets are trained standardised; RMSE is reported in the
     # target's own units by multiplying back by this train-split std.
     target_scale: float = 1.0
+    # Columns of the table left out of the features (IDs, dates, asked for).
+    dropped: list[str] = dataclasses.field(default_factory=list)
 
 
 def load_task(name: str, *, seed: int, max_rows: int | None = None) -> Task:
@@ -82,22 +83,35 @@ def load_table_task(
     max_rows: int | None = None,
     task: str | None = None,
     categorical: list[str] | tuple[str, ...] | None = None,
+    drop: list[str] | tuple[str, ...] | None = None,
 ) -> Task:
     r"""A user's CSV or parquet table as a :class:`Task`, prepared like the named ones.
+
+    The task and the categorical columns follow the rules of
+    :class:`~pyg_tabular.datasets.TabularDataset`; their messages name the
+    command line's options too.
 
     Args:
         path (str or Path): The table; its first row names the columns.
         target (str): The column to predict.
-        seed (int): Draws the split.
-        max_rows (int, optional): Subsample to about this many rows.
-        task (str, optional): ``"regression"``, ``"binary"`` or
-            ``"multiclass"``; inferred from the target when :obj:`None`
-            (a float column is a regression). (default: :obj:`None`)
-        categorical (list of str, optional): Categorical columns; when
-            :obj:`None`, every column that does not hold numbers.
+        seed (int, keyword-only): Draws the split.
+        max_rows (int, optional, keyword-only): Subsample to about this many
+            rows. (default: :obj:`None`)
+        task (str, optional, keyword-only): ``"regression"``, ``"binary"``
+            or ``"multiclass"``; inferred from the target when :obj:`None`:
+            a float column is a regression; text, bools and up to 20
+            distinct integers are classes; more distinct integers raise an
+            error that asks for the task. (default: :obj:`None`)
+        categorical (list of str, optional, keyword-only): Categorical
+            columns; when :obj:`None`, the text, category, bool and date
+            columns, less IDs and dates, which are left out with a warning
+            (list them here to keep them). (default: :obj:`None`)
+        drop (list of str, optional, keyword-only): Columns to leave out.
             (default: :obj:`None`)
     """
     from pyg_tabular.datasets import TabularDataset
+    from pyg_tabular.datasets._columns import Table
+    from pyg_tabular.datasets._inference import check_target, infer_columns
 
     frame = read_table(path)
     if target not in frame.columns:
@@ -106,33 +120,42 @@ def load_table_task(
         )
     if task is not None and task not in TABLE_TASKS:
         raise ValueError(f"task must be one of {TABLE_TASKS} or None (got {task!r})")
+    for option, columns in (("categorical", categorical), ("drop", drop)):
+        missing = [column for column in columns or () if column not in frame.columns]
+        if missing:
+            raise ValueError(
+                f"{option} columns {missing} are not columns of {str(path)!r} "
+                f"(columns: {list(frame.columns)})"
+            )
+    table = Table(frame)
+    dropped = list(drop or ())
     if categorical is None:
-        import pandas as pd
-
-        categorical = [
-            str(column)
-            for column, dtype in frame.dtypes.items()
-            if column != target and not pd.api.types.is_numeric_dtype(dtype)
-        ]
-    missing = [column for column in categorical if column not in frame.columns]
-    if missing:
-        raise ValueError(
-            f"categorical columns {missing} are not columns of {str(path)!r} "
-            f"(columns: {list(frame.columns)})"
+        categorical, unusable = infer_columns(
+            table, exclude=[target, *dropped], hint=_SAY_CATEGORICAL, stacklevel=4
         )
+        dropped += unusable
+    is_float = table.is_float(target)
+    values = table.numeric(target, "target") if is_float else table.objects(target)
+    task = check_target(
+        values, is_float, task, _SPLIT, label=repr(target), hint="task='{task}' (--task {task})"
+    )
     dataset = TabularDataset(
         frame,
         target,
         categorical=list(categorical),
+        drop=dropped,
         task=task,
+        split=_SPLIT,
         seed=seed,
         impute="mean",
         name=Path(path).stem,
     )
-    return _task_of(dataset, Path(path).stem, max_rows)
+    return _task_of(dataset, Path(path).stem, max_rows, dropped)
 
 
-def _task_of(dataset: Any, name: str, max_rows: int | None) -> Task:
+def _task_of(
+    dataset: Any, name: str, max_rows: int | None, dropped: list[str] | None = None
+) -> Task:
     x, y = dataset.x, dataset.y
     assert y is not None
     splits: dict[str, Split] = {}
@@ -166,6 +189,7 @@ def _task_of(dataset: Any, name: str, max_rows: int | None) -> Task:
         num_numeric=dataset.num_numeric,
         cardinalities=list(dataset.cardinalities),
         target_scale=scale,
+        dropped=list(dropped or ()),
     )
 
 

@@ -17,9 +17,10 @@ import torch
 from torch import Tensor
 
 import pyg_tabular.typing as _typing
+from pyg_tabular._choices import TABLE_TASKS
 from pyg_tabular.utils.validation import is_dataframe
 
-TASKS = ("regression", "binary", "multiclass")
+TASKS = TABLE_TASKS
 IMPUTE_MODES = (None, "mean")
 MISSING_MODES = ("error", "drop")
 # Mixes a loader's seed with the epoch number into the epoch's shuffling seed.

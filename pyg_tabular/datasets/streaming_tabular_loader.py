@@ -28,6 +28,7 @@ from pyg_tabular.datasets._columns import (
     sorted_values,
     unique_labels,
 )
+from pyg_tabular.datasets._inference import infer_task
 from pyg_tabular.datasets.table_encoder import TableEncoder
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
 from pyg_tabular.utils.validation import check_int, check_positive_int, is_dataframe
@@ -106,40 +107,40 @@ class StreamingTabularLoader(ColumnSchema):
             :obj:`statistics` is given; then it defaults to the target column
             of :obj:`statistics` when the source holds it, and no target
             (``y`` is :obj:`None`) otherwise. (default: :obj:`None`)
-        categorical (list, optional): Columns to encode as categories; every
+        categorical (list, optional, keyword-only): Columns to encode as categories; every
             other column must be numeric. (default: :obj:`None`)
-        task (str, optional): ``"regression"``, ``"binary"`` or
+        task (str, optional, keyword-only): ``"regression"``, ``"binary"`` or
             ``"multiclass"``; inferred as in :class:`TabularDataset` when
             :obj:`None`. (default: :obj:`None`)
-        batch_size (int, optional): Rows per batch. (default: :obj:`256`)
-        shuffle (bool, optional): Mix the rows every epoch. (default: :obj:`False`)
-        shuffle_buffer (int, optional): Rows the shuffle may hold back.
+        batch_size (int, optional, keyword-only): Rows per batch. (default: :obj:`256`)
+        shuffle (bool, optional, keyword-only): Mix the rows every epoch. (default: :obj:`False`)
+        shuffle_buffer (int, optional, keyword-only): Rows the shuffle may hold back.
             (default: :obj:`65536`)
-        seed (int, optional): Seed of the shuffles; drawn from PyTorch's
+        seed (int, optional, keyword-only): Seed of the shuffles; drawn from PyTorch's
             global generator when :obj:`None`. (default: :obj:`None`)
-        drop_last (bool, optional): Drop the last, incomplete batch.
+        drop_last (bool, optional, keyword-only): Drop the last, incomplete batch.
             (default: :obj:`False`)
-        missing (str, optional): ``"error"`` or ``"drop"``, as in
+        missing (str, optional, keyword-only): ``"error"`` or ``"drop"``, as in
             :class:`TabularLoader`; checked during the fitting pass.
             (default: :obj:`"error"`)
-        impute (str, optional): :obj:`None` keeps missing numeric cells as
+        impute (str, optional, keyword-only): :obj:`None` keeps missing numeric cells as
             NaN; ``"mean"`` fills them with the mean (``0`` after
             standardization). (default: :obj:`None`)
-        edge_index (torch.Tensor, optional): Feature adjacency template
+        edge_index (torch.Tensor, optional, keyword-only): Feature adjacency template
             ``[2, E]``. (default: the complete graph)
-        self_loops (bool, optional): Self-loops in the default complete
+        self_loops (bool, optional, keyword-only): Self-loops in the default complete
             template. (default: :obj:`True`)
-        static (bool, optional): Yield ``(x [B, F, 1], y)`` instead of
+        static (bool, optional, keyword-only): Yield ``(x [B, F, 1], y)`` instead of
             :class:`~torch_geometric.data.Batch` objects. (default: :obj:`False`)
-        chunk_size (int, optional): Rows per record batch read from a parquet
+        chunk_size (int, optional, keyword-only): Rows per record batch read from a parquet
             file. (default: :obj:`65536`)
-        statistics (TabularDataset or StreamingTabularLoader, optional): Use
+        statistics (TabularDataset or StreamingTabularLoader, optional, keyword-only): Use
             the columns, statistics, vocabularies, classes and :obj:`impute`
             of an already fitted dataset or loader instead of fitting; the
             construction pass then only counts and checks the rows.
             :obj:`categorical`, :obj:`task` and :obj:`impute` must be left
             unset. (default: :obj:`None`)
-        dtype (torch.dtype, optional): Floating dtype of ``x`` and of a
+        dtype (torch.dtype, optional, keyword-only): Floating dtype of ``x`` and of a
             regression target. (default: the dtype of :obj:`statistics`, or
             :func:`torch.get_default_dtype`)
 
@@ -397,11 +398,17 @@ class StreamingTabularLoader(ColumnSchema):
         self._columns = [*self.numeric_names, *self.categorical_names, self.target_name]
         self._first_missing = self.encoder.first_missing
 
+        classes = sorted_values(labels)
         if task is None:
-            task = "regression" if self._target_is_float else "classification"
+            task = infer_task(
+                np.asarray(classes, dtype=object),
+                bool(self._target_is_float),
+                label=repr(self.target_name),
+                hint="task='{task}'",
+                num_rows=offset,
+            )
         self.classes = None
         if task != "regression":
-            classes = sorted_values(labels)
             task = class_task(task, classes, repr(self.target_name))
             self.classes = classes
         self.task = task

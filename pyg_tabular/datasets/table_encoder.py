@@ -45,10 +45,10 @@ class TableEncoder:
         categorical (list, optional): Columns to encode as categories (names,
             or column indices for arrays); every other column must be numeric.
             (default: :obj:`None`)
-        impute (str, optional): :obj:`None` keeps missing numeric cells as
+        impute (str, optional, keyword-only): :obj:`None` keeps missing numeric cells as
             NaN; ``"mean"`` fills them with the training mean (``0`` after
             standardization). (default: :obj:`None`)
-        dtype (torch.dtype, optional): Floating dtype of the encoded numeric
+        dtype (torch.dtype, optional, keyword-only): Floating dtype of the encoded numeric
             cells. (default: :func:`torch.get_default_dtype`)
 
     Example:
@@ -83,6 +83,9 @@ class TableEncoder:
 
     def _reset(self) -> None:
         self.columns: list[str] = []
+        # The columns an array given to transform holds: the features and,
+        # in their places, the ignored columns.
+        self.input_columns: list[str] = []
         self.numeric_names: list[str] = []
         self.categorical_names: list[str] = []
         self.vocabularies: dict[str, list[Any]] = {}
@@ -99,6 +102,7 @@ class TableEncoder:
         data: Any,
         *,
         exclude: Sequence[str] = (),
+        ignore: Sequence[str] = (),
         feature_names: Sequence[str] | None = None,
     ) -> TableEncoder:
         r"""Fits the statistics on training rows, forgetting earlier fits.
@@ -106,22 +110,27 @@ class TableEncoder:
         Args:
             data (torch.Tensor or numpy.ndarray or pandas.DataFrame): Training
                 rows ``[N, num_columns]``.
-            exclude (list of str, optional): Columns that are not features
-                (a target column). (default: :obj:`()`)
-            feature_names (list of str, optional): Column names of an array
+            exclude (list of str, optional, keyword-only): Columns that are not features
+                (a target column); arrays given to :meth:`transform` lack
+                them. (default: :obj:`()`)
+            ignore (list of str, optional, keyword-only): Columns left out of the features
+                (IDs, dates); arrays given to :meth:`transform` may still
+                hold them, in their place. (default: :obj:`()`)
+            feature_names (list of str, optional, keyword-only): Column names of an array
                 input. (default: ``x0``, ``x1``, ...)
 
         Returns:
             The encoder itself, fitted.
         """
         self._reset()
-        return self.partial_fit(data, exclude=exclude, feature_names=feature_names)
+        return self.partial_fit(data, exclude=exclude, ignore=ignore, feature_names=feature_names)
 
     def partial_fit(
         self,
         data: Any,
         *,
         exclude: Sequence[str] = (),
+        ignore: Sequence[str] = (),
         feature_names: Sequence[str] | None = None,
         offset: int = 0,
         name: str = "data",
@@ -135,21 +144,25 @@ class TableEncoder:
         Args:
             data (torch.Tensor or numpy.ndarray or pandas.DataFrame): A chunk
                 of training rows.
-            exclude (list of str, optional): Columns that are not features.
+            exclude (list of str, optional, keyword-only): Columns that are not features.
                 (default: :obj:`()`)
-            feature_names (list of str, optional): Column names of an array
+            ignore (list of str, optional, keyword-only): Columns left out of the
+                features, see :meth:`fit`. (default: :obj:`()`)
+            feature_names (list of str, optional, keyword-only): Column names of an array
                 input. (default: ``x0``, ``x1``, ...)
-            offset (int, optional): Row number of the chunk's first row, for
+            offset (int, optional, keyword-only): Row number of the chunk's first row, for
                 error messages. (default: :obj:`0`)
-            name (str, optional): What to call :obj:`data` in error messages.
+            name (str, optional, keyword-only): What to call :obj:`data` in error messages.
                 (default: :obj:`"data"`)
+
+        :obj:`exclude` and :obj:`ignore` are read from the first chunk only.
 
         Returns:
             The encoder itself.
         """
         table = data if isinstance(data, Table) else Table(data, feature_names, name=name)
         if self._moments is None:
-            self._resolve(table, exclude, name)
+            self._resolve(table, exclude, ignore, name)
             self._moments = _Moments(len(self.numeric_names))
             self._seen = {n: {} for n in self.categorical_names}
         else:
@@ -175,7 +188,9 @@ class TableEncoder:
             if self._first_missing is None or row < self._first_missing[1]:
                 self._first_missing = (column, row)
 
-    def _resolve(self, table: Table, exclude: Sequence[str], name: str) -> None:
+    def _resolve(
+        self, table: Table, exclude: Sequence[str], ignore: Sequence[str], name: str
+    ) -> None:
         declared = set()
         for entry in self.categorical or []:
             column = column_name(table, entry)
@@ -185,7 +200,11 @@ class TableEncoder:
                     f"(columns: {table.names})"
                 )
             declared.add(column)
-        columns = [n for n in table.names if n not in set(exclude)]
+        absent = [n for n in ignore if n not in table.names]
+        if absent:
+            raise ValueError(f"ignored columns {absent} are not columns of {name}")
+        self.input_columns = [n for n in table.names if n not in set(exclude)]
+        columns = [n for n in self.input_columns if n not in set(ignore)]
         if not columns:
             raise ValueError(f"{name} has no feature column besides the target")
         self.columns = columns
@@ -200,10 +219,11 @@ class TableEncoder:
             data (torch.Tensor or numpy.ndarray or pandas.DataFrame): Rows to
                 encode. A DataFrame needs every feature column (by name; extra
                 columns are ignored); an array holds exactly the feature
-                columns, in the fitted order.
-            offset (int, optional): Row number of the first row, for error
+                columns, in the fitted order, with or without the ignored
+                ones in their places.
+            offset (int, optional, keyword-only): Row number of the first row, for error
                 messages. (default: :obj:`0`)
-            name (str, optional): What to call :obj:`data` in error messages.
+            name (str, optional, keyword-only): What to call :obj:`data` in error messages.
                 (default: :obj:`"data"`)
 
         Returns:
@@ -218,13 +238,7 @@ class TableEncoder:
         else:
             table = Table(data, name=name)
             if not table.is_frame:
-                if len(table.names) != len(self.columns):
-                    raise ValueError(
-                        f"{name} must hold the {len(self.columns)} feature columns "
-                        f"{self.columns} in this order (got shape "
-                        f"{(table.num_rows, len(table.names))})"
-                    )
-                table = table.renamed(self.columns)
+                table = self._named(table, name)
         absent = [n for n in self.columns if n not in table.names]
         if absent:
             raise ValueError(f"{name} is missing the feature columns {absent}")
@@ -248,16 +262,31 @@ class TableEncoder:
             categorical = torch.zeros(table.num_rows, 0, dtype=torch.long)
         return numeric.to(self.dtype), categorical
 
+    def _named(self, table: Table, name: str) -> Table:
+        r"""An array's columns under the fitted names, matched by position."""
+        width = len(table.names)
+        if width == len(self.input_columns):
+            return table.renamed(self.input_columns)
+        if width == len(self.columns):
+            return table.renamed(self.columns)
+        ignored = [n for n in self.input_columns if n not in self.columns]
+        also = f" (or {self.input_columns}, with the ignored {ignored})" if ignored else ""
+        raise ValueError(
+            f"{name} must hold the {len(self.columns)} feature columns {self.columns}{also} "
+            f"in this order (got shape {(table.num_rows, width)})"
+        )
+
     def fit_transform(
         self,
         data: Any,
         *,
         exclude: Sequence[str] = (),
+        ignore: Sequence[str] = (),
         feature_names: Sequence[str] | None = None,
     ) -> tuple[Tensor, Tensor]:
         r""":meth:`fit`, then :meth:`transform` of the same rows."""
         table = data if isinstance(data, Table) else Table(data, feature_names)
-        return self.fit(table, exclude=exclude).transform(table)
+        return self.fit(table, exclude=exclude, ignore=ignore).transform(table)
 
     def _check_fitted(self) -> None:
         if not self._fitted:
@@ -273,6 +302,7 @@ class TableEncoder:
         self._check_fitted()
         return {
             "columns": list(self.columns),
+            "input_columns": list(self.input_columns),
             "numeric_names": list(self.numeric_names),
             "categorical_names": list(self.categorical_names),
             "mean": torch.from_numpy(self._mean.copy()),
@@ -311,11 +341,19 @@ class TableEncoder:
                 f"state_dict's mean must be finite and std finite and positive "
                 f"(got {mean.tolist()} and {std.tolist()})"
             )
+        # States written before columns could be ignored have none.
+        inputs = [str(c) for c in state_dict.get("input_columns", columns)]
+        if [c for c in inputs if c in set(columns)] != columns:
+            raise ValueError(
+                f"state_dict is inconsistent: input_columns {inputs} do not hold the columns "
+                f"{columns} in order"
+            )
         impute = state_dict.get("impute", self.impute)
         if impute not in IMPUTE_MODES:
             raise ValueError(f"impute must be one of {IMPUTE_MODES} (got {impute!r})")
         self._reset()
         self.columns, self.numeric_names, self.categorical_names = columns, numeric, categorical
+        self.input_columns = inputs
         self.vocabularies = vocabularies
         self._mean, self._std = mean.copy(), std.copy()
         self.impute = impute

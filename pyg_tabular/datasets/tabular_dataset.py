@@ -23,10 +23,19 @@ from pyg_tabular.datasets._columns import (
     is_missing,
     unique_labels,
 )
+from pyg_tabular.datasets._inference import (
+    check_class_sizes,
+    infer_columns,
+    infer_task,
+    integer_classes,
+    part_sizes,
+    short_groups,
+)
 from pyg_tabular.datasets.table_encoder import TableEncoder
-from pyg_tabular.utils.validation import is_dataframe
+from pyg_tabular.utils.validation import check_choice, is_dataframe
 
 SPLITS = ("train", "val", "test")
+RARE_CLASSES = ("raise", "train")
 
 
 class TabularDataset(ColumnSchema, Dataset):
@@ -59,27 +68,47 @@ class TabularDataset(ColumnSchema, Dataset):
             :obj:`data` (a column name of a DataFrame; a name from
             :obj:`feature_names` or a column index of an array), or ``N``
             target values. Missing target values are an error.
-        categorical (list, optional): Columns to encode as categories (names,
-            or column indices for arrays). Every other column must be numeric.
+        categorical (list, optional, keyword-only): Columns to encode as
+            categories (names, or column indices for arrays); every other
+            column must be numeric. When :obj:`None`, the columns of object,
+            string, category, bool and date dtypes (for arrays: text, bools
+            and dates), as the estimators detect them; of those, IDs (more
+            than 90% of 20 or more values distinct) and dates cannot carry
+            signal as categories and are left out with a warning that names
+            them. List a column here to keep it. (default: :obj:`None`)
+        drop (list, optional, keyword-only): Columns to leave out of the
+            features (names, or column indices for arrays); rows given to
+            :meth:`transform` may still hold them. (default: :obj:`None`)
+        task (str, optional, keyword-only): ``"regression"``, ``"binary"``
+            or ``"multiclass"``; inferred when :obj:`None`: a floating-point
+            target means regression; text, bools and up to 20 distinct
+            integers are classes (binary with two); more distinct integers
+            than that raise an error asking which task is meant.
             (default: :obj:`None`)
-        task (str, optional): ``"regression"``, ``"binary"`` or
-            ``"multiclass"``; inferred when :obj:`None`: a floating-point target
-            means regression, any other target classification (binary with two
-            classes). (default: :obj:`None`)
-        split (tuple or dict, optional): Fractions ``(train, val, test)``
-            summing to 1, or a mapping from ``"train"``, ``"val"``, ``"test"``
-            to disjoint row indices. (default: :obj:`(0.7, 0.15, 0.15)`)
-        seed (int, optional): Seed of the random split. (default: :obj:`0`)
-        stratify (bool, optional): Keep class proportions in every split of a
-            classification task. (default: :obj:`True`)
-        impute (str, optional): :obj:`None` keeps missing numeric cells as NaN;
-            ``"mean"`` fills them with the training mean (``0`` after
-            standardization). (default: :obj:`None`)
-        feature_names (list of str, optional): Column names of an array input.
-            (default: ``x0``, ``x1``, ...)
-        dtype (torch.dtype, optional): Floating dtype of :attr:`numeric` and of
-            a regression target. (default: :func:`torch.get_default_dtype`)
-        name (str, optional): A name shown in the repr. (default: :obj:`None`)
+        split (tuple or dict, optional, keyword-only): Fractions ``(train,
+            val, test)`` summing to 1, or a mapping from ``"train"``,
+            ``"val"``, ``"test"`` to disjoint row indices.
+            (default: :obj:`(0.7, 0.15, 0.15)`)
+        seed (int, optional, keyword-only): Seed of the random split.
+            (default: :obj:`0`)
+        stratify (bool, optional, keyword-only): Keep class proportions in
+            every split of a classification task; every class then needs a
+            row in each part of the split (see :obj:`rare_classes`).
+            (default: :obj:`True`)
+        rare_classes (str, optional, keyword-only): What a stratified split
+            does with a class too rare to reach every part: ``"raise"`` an
+            error that names it, or ``"train"``: keep all its rows in the
+            training part. (default: :obj:`"raise"`)
+        impute (str, optional, keyword-only): :obj:`None` keeps missing
+            numeric cells as NaN; ``"mean"`` fills them with the training mean
+            (``0`` after standardization). (default: :obj:`None`)
+        feature_names (list of str, optional, keyword-only): Column names of
+            an array input. (default: ``x0``, ``x1``, ...)
+        dtype (torch.dtype, optional, keyword-only): Floating dtype of
+            :attr:`numeric` and of a regression target.
+            (default: :func:`torch.get_default_dtype`)
+        name (str, optional, keyword-only): A name shown in the repr.
+            (default: :obj:`None`)
 
     The encoded table is held in :attr:`numeric` (``[N, F_num]``,
     standardized), :attr:`categorical` (``[N, F_cat]`` codes, ``long``) and
@@ -119,10 +148,12 @@ class TabularDataset(ColumnSchema, Dataset):
         target: Any = None,
         *,
         categorical: Sequence[Any] | None = None,
+        drop: Sequence[Any] | None = None,
         task: str | None = None,
         split: Sequence[float] | Mapping[str, Any] = (0.7, 0.15, 0.15),
         seed: int = 0,
         stratify: bool = True,
+        rare_classes: str = "raise",
         impute: str | None = None,
         feature_names: Sequence[str] | None = None,
         dtype: torch.dtype | None = None,
@@ -130,6 +161,7 @@ class TabularDataset(ColumnSchema, Dataset):
     ) -> None:
         if task is not None and task not in TASKS:
             raise ValueError(f"task must be one of {TASKS} or None (got {task!r})")
+        check_choice(rare_classes, "rare_classes", RARE_CLASSES)
         if impute not in IMPUTE_MODES:
             raise ValueError(f"impute must be one of {IMPUTE_MODES} (got {impute!r})")
         if isinstance(seed, bool) or not isinstance(seed, int):
@@ -150,18 +182,36 @@ class TabularDataset(ColumnSchema, Dataset):
                 "target is required: name the target column of data or pass one value per row"
             )
         self.target_name, target_values, target_is_float = self._resolve_target(table, target)
+        exclude = [] if self.target_name is None else [self.target_name]
+        dropped = _column_names(table, drop, "drop")
+        if categorical is None:
+            categorical, unusable = infer_columns(
+                table, exclude=[*exclude, *dropped], hint="categorical=[...]"
+            )
+            dropped += unusable
 
         self.task, self.classes, target_tensor = self._encode_target(
             target_values, target_is_float, task
         )
         self.num_classes = None if self.classes is None else len(self.classes)
         strata = target_tensor.numpy() if stratify and self.classes is not None else None
+        if strata is not None and not isinstance(split, Mapping) and rare_classes == "raise":
+            assert self.classes is not None
+            regression = "pass task='regression'"
+            check_class_sizes(
+                strata,
+                self.classes,
+                _fractions(split),
+                label=self._label,
+                regression=regression if integer_classes(target_values) else None,
+            )
         self.split_index = _split_rows(table.num_rows, split, seed, strata)
 
         # Fit on the training rows only: nothing from val/test may shape the encoding.
         self.encoder = TableEncoder(categorical, impute=impute, dtype=dtype)
-        exclude = [] if self.target_name is None else [self.target_name]
-        self.encoder.fit(table.take(self.split_index["train"].numpy()), exclude=exclude)
+        self.encoder.fit(
+            table.take(self.split_index["train"].numpy()), exclude=exclude, ignore=dropped
+        )
         self.numeric, self.categorical = self.encoder.transform(table)
         self.target = target_tensor
 
@@ -184,10 +234,14 @@ class TabularDataset(ColumnSchema, Dataset):
         is_float = values.dtype.kind == "f"
         return None, values, is_float
 
+    @property
+    def _label(self) -> str:
+        return repr(self.target_name) if self.target_name is not None else "values"
+
     def _encode_target(
         self, values: np.ndarray, is_float: bool, task: str | None
     ) -> tuple[str, list[Any] | None, Tensor]:
-        label = repr(self.target_name) if self.target_name is not None else "values"
+        label = self._label
         if values.dtype.kind == "c":
             raise ValueError(f"target {label} must be real-valued (got dtype {values.dtype})")
         if values.dtype.kind == "f" and np.isinf(values).any():
@@ -201,7 +255,7 @@ class TabularDataset(ColumnSchema, Dataset):
                 "drop those rows first"
             )
         if task is None:
-            task = "regression" if is_float else "classification"
+            task = infer_task(values, is_float, label=label, hint="task='{task}'")
         if task == "regression":
             if values.dtype.kind not in "biuf":
                 try:
@@ -337,14 +391,19 @@ def _as_array(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be array-like (got {type(values).__name__})") from None
 
 
-def _split_rows(
-    num_rows: int,
-    split: Sequence[float] | Mapping[str, Any],
-    seed: int,
-    strata: np.ndarray | None,
-) -> dict[str, Tensor]:
-    if isinstance(split, Mapping):
-        return _given_split(num_rows, split)
+def _column_names(table: Table, keys: Sequence[Any] | None, what: str) -> list[str]:
+    if keys is None:
+        return []
+    if isinstance(keys, (str, int)):
+        raise ValueError(f"{what} must be a list of columns (got {keys!r})")
+    names = [column_name(table, key) for key in keys]
+    unknown = [key for key, name in zip(keys, names) if name is None]
+    if unknown:
+        raise ValueError(f"{what} names {unknown}, not columns of data (columns: {table.names})")
+    return [name for name in names if name is not None]
+
+
+def _fractions(split: Sequence[float]) -> list[float]:
     try:
         fractions = [float(f) for f in split]
     except (TypeError, ValueError):
@@ -359,6 +418,18 @@ def _split_rows(
             "split must be fractions (train, val, test), non-negative with train > 0, "
             f"summing to 1, or a mapping of row indices (got {split!r})"
         )
+    return fractions
+
+
+def _split_rows(
+    num_rows: int,
+    split: Sequence[float] | Mapping[str, Any],
+    seed: int,
+    strata: np.ndarray | None,
+) -> dict[str, Tensor]:
+    if isinstance(split, Mapping):
+        return _given_split(num_rows, split)
+    fractions = _fractions(split)
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(num_rows, generator=generator)
     groups = torch.zeros(num_rows, dtype=torch.long)
@@ -370,9 +441,13 @@ def _split_rows(
     counts = torch.bincount(groups)
     start = torch.cumsum(counts, 0) - counts
     rank = torch.arange(num_rows) - start[groups]  # position of each row within its class
-    size = counts[groups].to(torch.float64)
-    num_test = torch.round(size * fractions[2])
-    num_val = torch.round(size * fractions[1])
+    test_sizes, val_sizes = part_sizes(counts.numpy(), fractions)
+    if strata is not None:
+        # A class too rare for every part (allowed by rare_classes="train")
+        # keeps all its rows for training.
+        short = short_groups(counts.numpy(), fractions)
+        test_sizes[short], val_sizes[short] = 0, 0
+    num_test, num_val = torch.from_numpy(test_sizes)[groups], torch.from_numpy(val_sizes)[groups]
     is_test = rank < num_test
     is_val = ~is_test & (rank < num_test + num_val)
     is_train = ~is_test & ~is_val

@@ -50,29 +50,29 @@ class TabularLoader:
 
     Args:
         dataset (TabularDataset): The dataset.
-        split (str, optional): ``"train"``, ``"val"``, ``"test"`` or
+        split (str, optional, keyword-only): ``"train"``, ``"val"``, ``"test"`` or
             :obj:`None` for every row. (default: :obj:`"train"`)
-        batch_size (int, optional): Rows per batch. (default: :obj:`256`)
-        shuffle (bool, optional): Reshuffle the rows every epoch.
+        batch_size (int, optional, keyword-only): Rows per batch. (default: :obj:`256`)
+        shuffle (bool, optional, keyword-only): Reshuffle the rows every epoch.
             (default: :obj:`False`)
-        seed (int, optional): Seed of the shuffles; drawn from PyTorch's
+        seed (int, optional, keyword-only): Seed of the shuffles; drawn from PyTorch's
             global generator when :obj:`None`. (default: :obj:`None`)
-        drop_last (bool, optional): Drop the last, incomplete batch.
+        drop_last (bool, optional, keyword-only): Drop the last, incomplete batch.
             (default: :obj:`False`)
-        missing (str, optional): ``"error"`` or ``"drop"``, passed to
+        missing (str, optional, keyword-only): ``"error"`` or ``"drop"``, passed to
             :func:`~pyg_tabular.data.rows_to_graph`; checked eagerly against
             the split's rows. (default: :obj:`"error"`)
-        edge_index (torch.Tensor, optional): Feature adjacency template
+        edge_index (torch.Tensor, optional, keyword-only): Feature adjacency template
             ``[2, E]``, e.g. :attr:`FeatureKNNGraph.edge_index
             <pyg_tabular.transforms.FeatureKNNGraph.edge_index>`.
             (default: the complete graph)
-        self_loops (bool, optional): Self-loops in the default complete
+        self_loops (bool, optional, keyword-only): Self-loops in the default complete
             template. (default: :obj:`True`)
-        static (bool, optional): Yield ``(x [B, F, 1], y)`` instead of
+        static (bool, optional, keyword-only): Yield ``(x [B, F, 1], y)`` instead of
             :class:`~torch_geometric.data.Batch` objects. (default: :obj:`False`)
-        num_replicas (int, optional): Number of processes that share each
+        num_replicas (int, optional, keyword-only): Number of processes that share each
             batch. (default: :obj:`1`)
-        rank (int, optional): This process's rank in ``[0, num_replicas)``,
+        rank (int, optional, keyword-only): This process's rank in ``[0, num_replicas)``,
             e.g. :func:`torch.distributed.get_rank`. (default: :obj:`0`)
 
     Example:

@@ -31,6 +31,8 @@ from torch import Tensor
 
 from pyg_tabular import distributed as _distributed
 from pyg_tabular.datasets import TableEncoder, TabularDataset
+from pyg_tabular.datasets._columns import Table
+from pyg_tabular.datasets._inference import infer_columns
 from pyg_tabular.estimators._sklearn import (
     BaseEstimator,
     check_consistent_length,
@@ -67,37 +69,6 @@ def _check_number(value: object, name: str, low: float, low_open: bool) -> float
         bracket = "(" if low_open else "["
         raise ValueError(f"{name} must be a number in {bracket}{low}, inf) (got {value!r})")
     return float(value)  # type: ignore[arg-type]
-
-
-def _is_categorical_array_column(column: np.ndarray) -> bool:
-    if column.dtype.kind == "b":
-        return True
-    if column.dtype.kind != "O":
-        return column.dtype.kind in "USM"
-    present = [v for v in column if not (v is None or (isinstance(v, float) and math.isnan(v)))]
-    return any(
-        isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
-        for v in present
-    )
-
-
-def _detect_categorical(X: Any) -> list[Any]:
-    r"""Columns to encode as categories: object, category, string and bool dtypes."""
-    if is_dataframe(X):
-        import pandas as pd
-
-        found = []
-        for label in X.columns:
-            dtype = X[label].dtype
-            if (
-                isinstance(dtype, pd.CategoricalDtype)
-                or pd.api.types.is_bool_dtype(dtype)
-                or pd.api.types.is_object_dtype(dtype)
-                or pd.api.types.is_string_dtype(dtype)
-            ):
-                found.append(str(label))
-        return found
-    return [i for i in range(X.shape[1]) if _is_categorical_array_column(X[:, i])]
 
 
 def _is_sparse(X: Any) -> bool:
@@ -270,9 +241,12 @@ class _FeatureGraphEstimator(BaseEstimator):
 
         Args:
             X (pandas.DataFrame or array-like): ``[n_samples, n_features]``;
-                object, category, string and bool columns are categorical
-                unless :obj:`categorical_features` says otherwise; NaN (or
-                ``None``) marks missing values. Sparse matrices are refused.
+                object, category, string, bool and date columns are
+                categorical unless :obj:`categorical_features` says
+                otherwise, and of those, IDs (more than 90% of 20 or more
+                values distinct) and dates are left out with a
+                :class:`UserWarning` that names them; NaN (or ``None``)
+                marks missing values. Sparse matrices are refused.
             y (array-like): ``[n_samples]`` targets.
 
         Returns:
@@ -301,18 +275,22 @@ class _FeatureGraphEstimator(BaseEstimator):
                 seed = int(_broadcast(torch.tensor(seed, dtype=torch.int64)))
         else:
             seed = int(self.random_state)
-        categorical = (
-            _detect_categorical(X)
-            if self.categorical_features is None
-            else list(self.categorical_features)
-        )
+        dropped: list[str] = []
+        if self.categorical_features is None:
+            categorical, dropped = infer_columns(
+                Table(X), exclude=(), hint="categorical_features=[...]", stacklevel=4
+            )
+        else:
+            categorical = list(self.categorical_features)
         fraction = float(self.validation_fraction)
         dataset = TabularDataset(
             X,
             y,
             categorical=categorical,
+            drop=dropped,
             task=task,
             split=(1.0 - fraction, fraction, 0.0),
+            rare_classes="train",
             seed=seed,
             dtype=torch.float32,
         )
@@ -593,7 +571,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             estimator.encoder_ = TableEncoder(dtype=torch.float32).load_state_dict(state["encoder"])
             estimator._load_target_state(state["target"])
             encoder = estimator.encoder_
-            estimator.n_features_in_ = len(encoder.columns)
+            estimator.n_features_in_ = len(encoder.input_columns)
             if state.get("feature_names_in") is not None:
                 estimator.feature_names_in_ = np.asarray(state["feature_names_in"], dtype=object)
             estimator.model_ = estimator._build_model(

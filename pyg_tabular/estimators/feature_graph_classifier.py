@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from pyg_tabular.datasets._inference import (
+    integer_classes,
+    looks_like_quantity,
+    rare_class_message,
+)
 from pyg_tabular.estimators._base import _binary_loss, _FeatureGraphEstimator
 from pyg_tabular.estimators._sklearn import (
     ClassifierMixin,
@@ -89,8 +95,8 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
             epoch that crosses them) and keeps the best validated weights.
             :obj:`None` for no limit. (default: :obj:`None`)
         categorical_features (list, optional): Columns (names, or indices for
-            arrays) to encode as categories, overriding the detection.
-            (default: :obj:`None`)
+            arrays) to encode as categories, overriding the detection; list
+            an ID or date column here to keep it. (default: :obj:`None`)
         random_state (int, optional): Seed of the split, the initialisation
             and the batches; two fits with the same seed are identical.
             (default: :obj:`None`)
@@ -129,6 +135,33 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
             raise ValueError(
                 f"y holds {len(labels)} class ({labels.tolist()}); a classifier needs at "
                 "least two classes"
+            )
+        regression = "use FeatureGraphRegressor"
+        distinct = looks_like_quantity(y)
+        if distinct is not None:
+            warnings.warn(
+                f"y holds {distinct} distinct integers in {y.size} rows, so few rows per "
+                f"class that it looks like a quantity; if it is one, {regression}",
+                UserWarning,
+                stacklevel=4,
+            )
+        fraction = float(self.validation_fraction)
+        present = y[~_is_missing(y)] if y.dtype == object else y
+        rare = rare_class_message(
+            np.searchsorted(labels, present),
+            labels.tolist(),
+            (1.0 - fraction, fraction, 0.0),
+            label="y",
+            regression=regression if integer_classes(y) is not None else None,
+        )
+        if rare is not None:
+            # scikit-learn's classifiers take a class of one row; early
+            # stopping then just does not see it (TabularDataset's
+            # rare_classes="train").
+            warnings.warn(
+                f"{rare}; their rows are all trained on, none validated",
+                UserWarning,
+                stacklevel=4,
             )
         return y, "binary" if kind == "binary" else "multiclass"
 

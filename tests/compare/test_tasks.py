@@ -102,3 +102,44 @@ def test_a_users_table_gives_clear_errors(tmp_path):
         load_table_task(tmp_path / "missing.csv", "label", seed=0)
     with pytest.raises(ValueError, match="csv"):
         load_table_task(tmp_path / "t.xlsx", "label", seed=0)
+
+
+def test_a_users_integer_target_with_many_values_asks_for_the_task(tmp_path):
+    pandas = pytest.importorskip("pandas")
+    # sklearn's diabetes table with its target written as integers: 214
+    # distinct values in 442 rows, a quantity that reads as classes.
+    datasets = pytest.importorskip("sklearn.datasets")
+    frame = datasets.load_diabetes(as_frame=True, scaled=False).frame
+    frame["target"] = frame["target"].round().astype(int)
+    path = tmp_path / "diabetes.csv"
+    frame.to_csv(path, index=False)
+    assert pandas.read_csv(path)["target"].dtype.kind == "i"
+    with pytest.raises(ValueError) as error:
+        load_table_task(path, "target", seed=0)
+    message = str(error.value)
+    assert "214 distinct integers in 442 rows" in message
+    assert "task='regression' (--task regression) for a quantity" in message
+    # Said to be classes, the one-row classes are named; the documented
+    # 70/15/15 split is never reshuffled to fit them.
+    with pytest.raises(ValueError, match=r"class 25 of target 'target' has 1 row.*--task regr"):
+        load_table_task(path, "target", seed=0, task="multiclass")
+    task = load_table_task(path, "target", seed=0, task="regression")
+    assert task.kind == "regression"
+    assert [getattr(task, p).x.size(0) for p in ("train", "val", "test")] == [310, 66, 66]
+
+
+def test_a_users_id_and_date_columns_are_left_out_unless_listed(tmp_path):
+    pytest.importorskip("pandas")
+    path = tmp_path / "shop.csv"
+    frame = _write_table(path)
+    frame["order"] = [f"A-{i:05d}" for i in range(len(frame))]
+    frame["day"] = [f"2024-03-{1 + i % 28:02d}" for i in range(len(frame))]
+    frame.to_csv(path, index=False)
+    with pytest.warns(UserWarning, match=r"'order' \(an ID.*'day' \(dates\).*--categorical"):
+        task = load_table_task(path, "label", seed=0)
+    assert task.feature_names == ["a", "b", "amount", "city"]
+    assert task.dropped == ["order", "day"]
+    kept = load_table_task(path, "label", seed=0, categorical=["city", "day"], drop=["order"])
+    assert kept.feature_names == ["a", "b", "amount", "city", "day"] and kept.dropped == ["order"]
+    with pytest.raises(ValueError, match=r"drop columns \['zip'\] are not columns"):
+        load_table_task(path, "label", seed=0, drop=["zip"])

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -213,7 +215,9 @@ def test_task_inference_and_override():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"target": "label"}, "'city' is not numeric"),
+        # A list of categorical columns is the whole list: the rest must be numbers.
+        ({"target": "label", "categorical": ["color"]}, "'city' is not numeric"),
+        ({"target": "label", "drop": ["town"]}, r"drop names \['town'\], not columns"),
         ({"target": None, "categorical": ["city", "color"]}, "target is required"),
         ({"target": "salary", "categorical": ["city", "color"]}, "'salary' is not a column"),
         ({"target": "label", "categorical": ["city", "colour"]}, "'colour'"),
@@ -268,3 +272,185 @@ def test_bad_data():
         TabularDataset(torch.randn(4, 2), torch.zeros(3))
     with pytest.raises(ValueError, match="torch.Tensor, numpy.ndarray or pandas.DataFrame"):
         TabularDataset([[1.0, 2.0]], [0.0])
+
+
+def _mixed_frame(num_rows=60, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "age": rng.normal(40, 10, num_rows),
+            "city": rng.choice(["Paris", "Lyon", "Nice"], num_rows),
+            "tier": pd.Categorical(rng.choice(["gold", "silver"], num_rows)),
+            "member": rng.random(num_rows) > 0.5,
+            "code": pd.array(rng.choice(["a", "b"], num_rows), dtype="string"),
+            "label": rng.choice(["no", "yes"], num_rows),
+        }
+    )
+
+
+def test_text_category_and_bool_columns_are_detected_as_the_estimators_do():
+    pytest.importorskip("sklearn")
+    from pyg_tabular.estimators import FeatureGraphClassifier
+
+    frame = _mixed_frame()
+    detected = TabularDataset(frame, "label")
+    declared = TabularDataset(frame, "label", categorical=["city", "tier", "member", "code"])
+    assert detected.categorical_names == ["city", "tier", "member", "code"]
+    assert torch.equal(detected.x, declared.x)
+    estimator = FeatureGraphClassifier(epochs=1, progress=False, random_state=0)
+    estimator.fit(frame.drop(columns="label"), frame["label"])
+    assert estimator.encoder_.categorical_names == detected.categorical_names
+    # An object array's text columns, as the estimators read them.
+    array = frame.drop(columns="label").to_numpy(dtype=object)
+    from_array = TabularDataset(array, frame["label"].to_numpy())
+    assert from_array.categorical_names == ["x1", "x2", "x3", "x4"]
+
+
+def _with_ids_and_dates(num_rows=60):
+    frame = make_frame(num_rows)
+    frame["customer"] = [f"C{i:04d}" for i in range(num_rows)]
+    frame["signup"] = pd.date_range("2024-01-01", periods=num_rows).strftime("%Y-%m-%d")
+    frame["seen"] = pd.date_range("2024-01-01", periods=num_rows, freq="h")
+    return frame
+
+
+def test_ids_and_dates_are_left_out_with_a_warning_that_names_them():
+    frame = _with_ids_and_dates()
+    with pytest.warns(UserWarning) as caught:
+        ds = TabularDataset(frame, "label")
+    (message,) = [str(w.message) for w in caught]
+    assert "'customer' (an ID: 60 distinct values in 60 rows)" in message
+    assert "'signup' (dates)" in message and "'seen' (dates)" in message
+    assert "categorical=[...]" in message
+    assert ds.feature_names == ["age", "income", "city", "color"]
+    assert ds.encoder.input_columns == [*frame.columns.drop("label")]
+    # Listed as categorical, a column is kept, without a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept = TabularDataset(
+            frame, "label", categorical=["city", "color", "customer"], drop=["signup", "seen"]
+        )
+        asked = TabularDataset(
+            frame, "label", categorical=["city", "color"], drop=["customer", "signup", "seen"]
+        )
+    assert kept.categorical_names == ["city", "color", "customer"]
+    assert kept.cardinalities[-1] == len(kept.index("train")) + 1
+    torch.testing.assert_close(asked.x, ds.x, rtol=0, atol=0, equal_nan=True)
+
+
+def test_an_id_needs_most_values_distinct_on_enough_rows():
+    frame = make_frame(60)
+    # 54 distinct of 60 (90%) is a vocabulary, 55 (more than 90%) an ID.
+    for distinct, is_id in ((54, False), (55, True)):
+        names = [f"n{i % distinct}" for i in range(60)]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = TabularDataset(frame.assign(name=names), "label")
+        assert ("name" not in ds.categorical_names) is is_id
+        assert len(caught) == int(is_id)
+    # Every value distinct, but too few rows to call it an ID.
+    small = make_frame(19).assign(name=[f"n{i}" for i in range(19)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "name" in TabularDataset(small, "label").categorical_names
+
+
+@pytest.mark.parametrize(
+    "values, is_date",
+    [
+        (["2024-01-31", "2023-12-01"], True),
+        (["2024/1/31", "31.01.2024", "1/31/2024"], True),
+        (["2024-01-31T10:00:00Z", "2024-01-31 10:00", "2024-01-31 10:00:05.5+02:00"], True),
+        (["2024-01-31", "soon"], False),
+        (["2024", "2023"], False),
+        (["10:00", "11:30"], False),
+    ],
+)
+def test_which_text_columns_are_dates(values, is_date):
+    frame = make_frame(60).assign(when=[values[i % len(values)] for i in range(60)])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ds = TabularDataset(frame, "label")
+    assert ("when" not in ds.categorical_names) is is_date
+    assert any("'when' (dates)" in str(w.message) for w in caught) is is_date
+
+
+def test_new_rows_may_hold_the_left_out_columns():
+    frame = _with_ids_and_dates()
+    with pytest.warns(UserWarning, match="cannot carry signal"):
+        ds = TabularDataset(frame, "label")
+    new = frame.iloc[:5]
+    numeric, codes = ds.encoder.transform(new.drop(columns=["customer", "signup", "seen"]))
+    torch.testing.assert_close(ds.transform(new).x, ds.x[:5], rtol=0, atol=0, equal_nan=True)
+    without_id = ds.transform(new.drop(columns="customer")).numeric
+    torch.testing.assert_close(without_id, numeric, rtol=0, atol=0, equal_nan=True)
+    # An array holds the features, with or without the left-out columns in their places.
+    features = new.drop(columns="label")
+    with_left_out = features.to_numpy(dtype=object)
+    without = features.drop(columns=["customer", "signup", "seen"]).to_numpy(dtype=object)
+    for rows in (with_left_out, without):
+        assert torch.equal(ds.encoder.transform(rows)[1], codes)
+    with pytest.raises(ValueError, match=r"feature columns .* \(or .*, with the ignored"):
+        ds.encoder.transform(with_left_out[:, :5])
+    state = ds.encoder.state_dict()
+    assert state["input_columns"] == ds.encoder.input_columns
+    from pyg_tabular.datasets import TableEncoder
+
+    loaded = TableEncoder().load_state_dict(state)
+    assert torch.equal(loaded.transform(with_left_out)[1], codes)
+    older = {k: v for k, v in state.items() if k != "input_columns"}
+    assert TableEncoder().load_state_dict(older).input_columns == ds.encoder.columns
+
+
+def test_integer_targets_are_classes_up_to_a_limit_then_the_task_must_be_said():
+    rng = np.random.default_rng(0)
+    rows = 400
+    frame = pd.DataFrame({"a": rng.normal(size=rows)})
+    twenty = frame.assign(y=np.arange(rows) % 20)
+    assert TabularDataset(twenty, "y").task == "multiclass"
+    many = frame.assign(y=np.arange(rows) % 21)
+    with pytest.raises(ValueError) as error:
+        TabularDataset(many, "y")
+    message = str(error.value)
+    assert "holds 21 distinct integers in 400 rows" in message
+    assert "task='regression' for a quantity" in message
+    assert "task='multiclass' for classes" in message
+    assert TabularDataset(many, "y", task="regression").task == "regression"
+    assert TabularDataset(many, "y", task="multiclass").num_classes == 21
+    # Text labels are classes however many there are; floats a regression.
+    labels = frame.assign(y=[f"c{i % 40}" for i in range(rows)])
+    assert TabularDataset(labels, "y").num_classes == 40
+    assert TabularDataset(frame.assign(y=np.arange(rows) % 21 * 1.0), "y").task == "regression"
+
+
+def test_a_class_too_rare_for_every_split_is_an_error_that_names_it():
+    rng = np.random.default_rng(0)
+    counts = {"common": 50, "three": 3, "pair": 2, "one": 1}
+    labels = np.repeat(list(counts), list(counts.values()))
+    frame = pd.DataFrame({"a": rng.normal(size=labels.size), "y": labels})
+    with pytest.raises(ValueError) as error:
+        TabularDataset(frame, "y")
+    message = str(error.value)
+    assert message.startswith("class 'one' of target 'y' has 1 row, too few")
+    assert "at least 3 rows of each class" in message
+    assert "2 of the 4 classes are that rare ('one', 'pair')" in message
+    assert "regression" not in message  # text labels are no quantity
+    # Three rows reach all three parts, one each.
+    kept = TabularDataset(frame[frame["y"].isin(["common", "three"])], "y")
+    three = kept.classes.index("three")
+    for part in ("train", "val", "test"):
+        assert int((kept.target[kept.index(part)] == three).sum()) == 1
+    # Without a test part, two rows are enough.
+    TabularDataset(frame[frame["y"] != "one"], "y", split=(0.85, 0.15, 0.0))
+    # rare_classes="train" keeps a rare class's rows for training.
+    trained = TabularDataset(frame, "y", rare_classes="train")
+    for name in ("one", "pair"):
+        code = trained.classes.index(name)
+        rows = torch.nonzero(trained.target == code).view(-1)
+        assert set(rows.tolist()) <= set(trained.index("train").tolist())
+    with pytest.raises(ValueError, match="rare_classes must be one of"):
+        TabularDataset(frame, "y", rare_classes="drop")
+    # An integer target may be a quantity: the message says how to say so.
+    integers = frame.assign(y=frame["y"].map({"common": 0, "three": 1, "pair": 2, "one": 3}))
+    with pytest.raises(ValueError, match=r"class 3 .* if the target is a quantity, pass task="):
+        TabularDataset(integers, "y")

@@ -201,3 +201,62 @@ def test_works_without_pandas():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(40,)"
+
+
+def test_an_integer_target_like_a_quantity_and_its_rare_classes_are_warned_about():
+    # sklearn's diabetes target as integers: 214 values in 442 rows.
+    datasets = pytest.importorskip("sklearn.datasets")
+    X, y = datasets.load_diabetes(return_X_y=True)
+    y = y.round().astype(int)
+    with pytest.warns(UserWarning) as caught:
+        FeatureGraphClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any(
+        "y holds 214 distinct integers in 442 rows" in m and "use FeatureGraphRegressor" in m
+        for m in messages
+    )
+    rare = [m for m in messages if m.startswith("class ")]
+    assert len(rare) == 1 and "use FeatureGraphRegressor" in rare[0]
+    assert "none validated" in rare[0]
+
+
+def test_classes_warned_about_only_when_too_rare_for_the_validation_split():
+    import warnings
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 2))
+    y = np.array(["a"] * 29 + ["b"] * 29 + ["c"] * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FeatureGraphClassifier(**{**FAST, "epochs": 1}).fit(X, y)  # two rows reach both parts
+    y[-2] = "b"
+    with pytest.warns(UserWarning, match=r"^class 'c' of target y has 1 row") as caught:
+        clf = FeatureGraphClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    assert "quantity" not in str(caught[0].message)  # text labels
+    assert clf.classes_.tolist() == ["a", "b", "c"]
+
+
+def test_id_and_date_columns_are_left_out_unless_listed(tmp_path):
+    frame, y = _frame()
+    frame["order"] = [f"O{i:04d}" for i in range(len(frame))]
+    frame["day"] = [f"2024-05-{1 + i % 30:02d}" for i in range(len(frame))]
+    with pytest.warns(UserWarning, match=r"'order' \(an ID.*'day' \(dates\).*categorical_features"):
+        clf = FeatureGraphClassifier(**{**FAST, "epochs": 2}).fit(frame, y)
+    assert clf.encoder_.columns == ["a", "b", "color", "flag"]
+    assert clf.n_features_in_ == 6 and clf.feature_attention().shape == (4, 4)
+    # New rows hold the left-out columns, as a DataFrame or an array.
+    expected = clf.predict_proba(frame.iloc[:8])
+    with pytest.warns(UserWarning, match="valid feature names"):
+        as_array = clf.predict_proba(frame.iloc[:8].to_numpy(dtype=object))
+    assert np.array_equal(as_array, expected)
+    clf.save(tmp_path / "clf.pt")
+    loaded = FeatureGraphClassifier.load(tmp_path / "clf.pt")
+    assert loaded.n_features_in_ == 6
+    assert np.array_equal(loaded.predict_proba(frame.iloc[:8]), expected)
+    kept = FeatureGraphClassifier(
+        **{**FAST, "epochs": 1}, categorical_features=["color", "flag", "day"]
+    )
+    with pytest.raises(ValueError, match="'order' is not numeric"):
+        kept.fit(frame, y)
+    kept.fit(frame.drop(columns="order"), y)
+    assert kept.encoder_.categorical_names == ["color", "flag", "day"]
