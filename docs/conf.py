@@ -1,9 +1,11 @@
 """Sphinx configuration for pyg_tabular's docs (built with ``-W`` in CI)."""
 
 import importlib
+import importlib.util
 import os
 import pkgutil
 import re
+import sys
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -41,6 +43,21 @@ autodoc_default_options = {
     "exclude-members": "set_score_request,set_fit_request",
 }
 autodoc_typehints = "none"
+
+
+def _absent(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is None
+    except (ImportError, ValueError):
+        return True
+
+
+# autodoc mocks the optional dependencies that a documented module imports
+# when they are not installed, so that the docs build with -W on the docs
+# install whatever extras it lacks (tests/test_docs_build.py). The others
+# (pandas, scikit-learn, matplotlib, the peers) are imported lazily and need
+# no mock; pytorch-frame is imported by pyg_tabular.frame itself.
+autodoc_mock_imports = [name for name in ("torch_frame",) if _absent(name)]
 napoleon_google_docstring = True
 # The estimators' inherited methods (score, get_params, ...) carry
 # scikit-learn's NumPy-style docstrings.
@@ -88,6 +105,9 @@ def _source_comment(package: str, name: str, obj: Any) -> list[str]:
     candidates = [package]
     if paths is not None:
         candidates += [info.name for info in pkgutil.iter_modules(paths, package + ".")]
+    # A constant defined in a private module (pyg_tabular._choices) and
+    # re-exported by the package.
+    candidates += [name for name in sorted(sys.modules) if name.startswith("pyg_tabular.")]
     for candidate in candidates:
         try:
             source = importlib.import_module(candidate)
