@@ -330,3 +330,81 @@ def test_ids_and_dates_are_left_out_with_one_warning_and_the_header_counts_right
     captured = capsys.readouterr()
     assert "2 features (1 categorical)" in captured.out
     assert "cannot carry signal" not in captured.err
+
+
+# Every setting a --resume must share with the runs in --out, and a change of
+# it. A setting that config.json records but this table lacks fails
+# test_every_recorded_setting_is_checked_on_resume.
+RESUME_CHANGES = {
+    "dataset": ["--dataset", "wine"],
+    "epochs": ["--epochs", "2"],
+    "batch_size": ["--batch-size", "64"],
+    "max_rows": ["--max-rows", "150"],
+    "time_budget": ["--time-budget", "30"],
+    "numeric_embedding": ["--numeric-embedding", "linear"],
+    "patience": ["--patience", "3"],
+    "data": ["--data", "copy.csv"],
+    "target": ["--target", "flag"],
+    "task": ["--task", "binary"],
+    "categorical": ["--categorical", "colour"],
+    "drop": ["--drop", "b"],
+}
+_ON_DATA = {"data", "target", "task", "categorical", "drop"}
+
+
+def _resume_table(folder):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    rows = 240
+    a, b = rng.normal(size=(2, rows))
+    colour = rng.choice(["red", "green", "blue"], size=rows)
+    lines = ["a,b,colour,label,flag"] + [
+        f"{x:.4f},{y:.4f},{c},{int(x + (c == 'red') > 0.3)},{int(y > 0)}"
+        for x, y, c in zip(a, b, colour)
+    ]
+    text = "\n".join(lines) + "\n"
+    (folder / "table.csv").write_text(text)
+    (folder / "copy.csv").write_text(text)
+
+
+@pytest.fixture(scope="module")
+def finished_runs(tmp_path_factory):
+    r"""Two --out folders, each holding a finished run: one on a named
+    dataset, one on a user's table."""
+    folder = tmp_path_factory.mktemp("resume")
+    _resume_table(folder)
+    common = ["compare", "--models", "mlp", "--seeds", "1", "--epochs", "1", "--in-process"]
+    named = [*common, "--dataset", "breast_cancer", "--max-rows", "200"]
+    table = [*common, "--data", str(folder / "table.csv"), "--target", "label"]
+    for name, arguments in (("named", named), ("table", table)):
+        assert main([*arguments, "--out", str(folder / name)]) == 0
+    return folder, {"named": named, "table": table}
+
+
+def test_every_recorded_setting_is_checked_on_resume(finished_runs):
+    folder, _ = finished_runs
+    for name in ("named", "table"):
+        recorded = json.loads((folder / name / "config.json").read_text())
+        assert set(recorded) == set(RESUME_CHANGES)
+
+
+@pytest.mark.parametrize("setting", sorted(RESUME_CHANGES))
+def test_resume_refuses_any_other_setting(finished_runs, tmp_path, capsys, monkeypatch, setting):
+    import shutil
+
+    folder, base = finished_runs
+    name = "table" if setting in _ON_DATA else "named"
+    out = tmp_path / "out"
+    shutil.copytree(folder / name, out)
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    monkeypatch.chdir(folder)  # where copy.csv is
+    capsys.readouterr()
+    # argparse keeps an option's last value: the change overrides the base.
+    changed = [*base[name], *RESUME_CHANGES[setting], "--seeds", "2"]
+    code = main([*changed, "--resume", "--out", str(out)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "--resume needs the settings of the runs in" in error and f"{setting}: " in error
+    # Nothing trained, nothing written.
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before

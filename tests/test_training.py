@@ -173,6 +173,64 @@ def test_time_budget_stops_within_an_epoch_and_validates_it():
     assert "val_loss" in result.history[0]
 
 
+class _Clock:
+    r"""Stands in for the loop's wall clock: every step takes :obj:`step`
+    seconds, and nothing else takes any time."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 1000.0, step
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _timed_steps(monkeypatch, *, steps_per_epoch: int, step: float, **kwargs):
+    import pyg_tabular.training as training
+
+    clock = _Clock(step)
+    monkeypatch.setattr(training.time, "perf_counter", clock)
+    model, optimizer, loss_fn, validate = _drifting_problem(lr=0.01)
+    taken = []
+
+    def timed(batch):
+        clock.now += clock.step
+        taken.append(batch)
+        return loss_fn(batch)
+
+    def batches(epoch):
+        return [(epoch, i) for i in range(steps_per_epoch)]
+
+    result = train(model, batches, timed, optimizer=optimizer, validate=validate, **kwargs)
+    return result, taken
+
+
+@pytest.mark.parametrize(
+    "budget, epochs_run, last_steps", [(10.0, 4, 1), (9.0, 3, 3), (11.5, 4, 3)]
+)
+def test_time_budget_counts_the_whole_run_across_epochs(
+    monkeypatch, budget, epochs_run, last_steps
+):
+    # Three one-second steps per epoch: each epoch takes 3 s, well inside the
+    # budget, so only the total time can stop the run, at the first step that
+    # brings it to the budget (or at the end of that epoch's validation).
+    result, taken = _timed_steps(
+        monkeypatch, steps_per_epoch=3, step=1.0, epochs=50, time_budget=budget
+    )
+    assert result.stop_reason == "time_budget"
+    assert len(result.history) == epochs_run
+    assert [epoch for epoch, _ in taken].count(epochs_run - 1) == last_steps
+    assert len(taken) == 3 * (epochs_run - 1) + last_steps
+    assert result.history[-1]["elapsed"] == pytest.approx(len(taken) * 1.0)
+    assert result.history[-1]["elapsed"] >= budget
+
+
+def test_a_budget_no_run_reaches_leaves_the_epoch_limit_in_charge(monkeypatch):
+    result, taken = _timed_steps(
+        monkeypatch, steps_per_epoch=3, step=1.0, epochs=5, time_budget=15.5
+    )
+    assert result.stop_reason == "max_epochs" and len(taken) == 15
+
+
 def _poisoned_at(epoch_to_poison: int):
     r"""A problem whose loss turns NaN (and poisons the weight) at one epoch;
     with this step size the best validation loss is at epoch 3."""
