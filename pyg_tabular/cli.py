@@ -354,15 +354,22 @@ def _table_source(args: argparse.Namespace, **columns: Any) -> Any:
 
 
 def _load_first(source: Any, args: argparse.Namespace) -> Any:
-    r"""The task of seed 0; its warnings (columns left out) are printed as
-    the command's own, once, rather than with a source line."""
+    r"""The task of seed 0; pyg_tabular's warnings about it (columns left
+    out) are printed as the command's own, once, rather than with a source
+    line; other libraries' warnings go on as they would have."""
     from pyg_tabular import compare
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         task = compare.load_source(source, seed=0, max_rows=args.max_rows)
+    package = str(Path(__file__).resolve().parent)
     for warning in caught:
-        print(f"pyg-tabular compare: warning: {warning.message}", file=sys.stderr)
+        if str(Path(warning.filename).resolve()).startswith(package):
+            print(f"pyg-tabular compare: warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
     return task
 
 
@@ -435,16 +442,27 @@ def _compare(args: argparse.Namespace) -> int:
         numeric_embedding=args.numeric_embedding,
     )
     loaded = {0: task}  # the seed that drew `task`'s split
+    display = compare.ProgressDisplay()
 
     def run(seed: int, name: str) -> Any:
-        if not args.in_process:
-            return compare.train_isolated(
-                name, source, seed=seed, max_rows=args.max_rows, threads=args.threads, **options
-            )
-        if seed not in loaded:
-            loaded.clear()
-            loaded[seed] = compare.load_source(source, seed=seed, max_rows=args.max_rows)
-        return compare.train_one(name, loaded[seed], seed=seed, **options)
+        on_epoch = display.start(seed, name, args.epochs)
+        try:
+            if not args.in_process:
+                return compare.train_isolated(
+                    name,
+                    source,
+                    seed=seed,
+                    max_rows=args.max_rows,
+                    threads=args.threads,
+                    on_epoch=on_epoch,
+                    **options,
+                )
+            if seed not in loaded:
+                loaded.clear()
+                loaded[seed] = compare.load_source(source, seed=seed, max_rows=args.max_rows)
+            return compare.train_one(name, loaded[seed], seed=seed, on_epoch=on_epoch, **options)
+        finally:
+            display.finish(seed, name)
 
     def finished(seed: int, name: str, outcome: Any) -> None:
         if isinstance(outcome, Exception):  # one failed run must not cost the others
@@ -456,10 +474,9 @@ def _compare(args: argparse.Namespace) -> int:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in outcome.metrics.items())
         unit = "iteration" if name in compare.SKLEARN_MODELS else "epoch"
         stop = "" if outcome.stopped_by is None else f", stopped by {outcome.stopped_by}"
-        print(
+        display.write(
             f"  seed {seed} {name:>14}: {shown} ({_plural(outcome.epochs_run, unit)}{stop}, "
-            f"{outcome.peak_mb:.0f} MiB peak)",
-            flush=True,
+            f"{outcome.peak_mb:.0f} MiB peak)"
         )
 
     failures: list[str] = []

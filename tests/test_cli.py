@@ -408,3 +408,44 @@ def test_resume_refuses_any_other_setting(finished_runs, tmp_path, capsys, monke
     assert "--resume needs the settings of the runs in" in error and f"{setting}: " in error
     # Nothing trained, nothing written.
     assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+def test_compare_shows_each_runs_progress_while_it_trains(tmp_path, capsys, monkeypatch):
+    from pyg_tabular import compare
+
+    # Plain lines (no terminal here), one per epoch.
+    display = compare.ProgressDisplay
+    monkeypatch.setattr(compare, "ProgressDisplay", lambda: display(interval=0.0))
+    arguments = ["--models", "mlp,hgb", "--seeds", "1", "--epochs", "2", "--max-rows", "200"]
+    assert main(["compare", *arguments, "--in-process", "--out", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    progress = [line for line in lines if ": epoch " in line]
+    assert [line.split(": epoch ")[1].split(",")[0] for line in progress] == ["1/2", "2/2"]
+    assert all(line.startswith("  seed 0            mlp: epoch ") for line in progress)
+    assert all(" s, best accuracy 0." in line for line in progress)
+    # The progress comes before the run's result.
+    result = next(
+        i for i, line in enumerate(lines) if line.startswith("  seed 0            mlp: acc")
+    )
+    assert lines.index(progress[-1]) < result
+
+
+def test_only_pyg_tabulars_warnings_about_the_table_become_the_commands(
+    tmp_path, capsys, monkeypatch
+):
+    import warnings
+
+    from pyg_tabular import compare
+
+    load = compare.load_source
+
+    def noisy(source, **kwargs):
+        warnings.warn_explicit("a library's own", FutureWarning, "elsewhere.py", 1)
+        return load(source, **kwargs)
+
+    monkeypatch.setattr(compare, "load_source", noisy)
+    with pytest.warns(FutureWarning, match="a library's own"):
+        assert (
+            main(["compare", "--models", "mlp", "--seeds", "1", *TINY, "--out", str(tmp_path)]) == 0
+        )
+    assert "a library's own" not in capsys.readouterr().err

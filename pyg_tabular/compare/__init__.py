@@ -13,6 +13,7 @@ at the best validation epoch.
 - :mod:`~pyg_tabular.compare.peers`: FT-Transformer and TabM by their authors'
   packages (the ``peers`` extra), with their authors' optimizer recipes;
 - :mod:`~pyg_tabular.compare.runner`: one (model, seed) run, in-process or isolated;
+- :mod:`~pyg_tabular.compare.progress`: what a run shows while it trains;
 - :mod:`~pyg_tabular.compare.baselines`: HistGradientBoosting;
 - :mod:`~pyg_tabular.compare.metrics`: RMSE, accuracy, AUC;
 - :mod:`~pyg_tabular.compare.embeddings`: the numeric embeddings of the models that have one;
@@ -41,6 +42,7 @@ from pyg_tabular.compare.models import (
     resolve_model,
 )
 from pyg_tabular.compare.peers import FTTransformerNet, TabMNet
+from pyg_tabular.compare.progress import Progress, ProgressDisplay
 from pyg_tabular.compare.report import (
     AGGREGATION,
     OUTPUT_FILES,
@@ -112,6 +114,8 @@ __all__ = [
     "binary_auc",
     "peak_rss_mb",
     "RunResult",
+    "Progress",
+    "ProgressDisplay",
     "RunLog",
     "AGGREGATION",
     "summarize",

@@ -43,6 +43,7 @@ from pyg_tabular.compare.models import (
     build_model,
     resolve_model,
 )
+from pyg_tabular.compare.progress import Progress, epoch_reporter
 from pyg_tabular.compare.tasks import Task, load_task
 from pyg_tabular.run_result import RunResult
 from pyg_tabular.training import train
@@ -168,6 +169,7 @@ def train_one(
     patience: int = 10,
     time_budget: float | None = None,
     numeric_embedding: str | None = None,
+    on_epoch: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     r"""Trains one model on one seed with early stopping on the validation split.
 
@@ -197,6 +199,9 @@ def train_one(
             :data:`~pyg_tabular.compare.embeddings.NUMERIC_EMBEDDINGS`, for every
             model that has a numeric embedding. (default: :obj:`None`, each
             model's own)
+        on_epoch (callable, optional): Called with the run's
+            :class:`~pyg_tabular.compare.progress.Progress` after every epoch
+            of a neural model. (default: :obj:`None`)
     """
     name = resolve_model(name)
     if name in SKLEARN_MODELS:
@@ -232,6 +237,9 @@ def train_one(
         mode=mode,
         patience=patience,
         time_budget=time_budget,
+        on_epoch_end=None
+        if on_epoch is None
+        else epoch_reporter(on_epoch, epochs=epochs, monitor=monitor, mode=mode),
     )
     start = time.perf_counter()
     metrics = evaluate(predictor, task.test, task.kind, task.target_scale)
@@ -333,6 +341,8 @@ def _isolated(queue: Any, name: str, source: TaskSource, seed: int, kwargs: dict
     try:
         torch.set_num_threads(kwargs.pop("threads"))
         task = load_source(source, seed=seed, max_rows=kwargs.pop("max_rows"))
+        if kwargs.pop("progress"):
+            kwargs["on_epoch"] = lambda progress: queue.put({"progress": progress})
         queue.put(dataclasses.asdict(train_one(name, task, seed=seed, **kwargs)))
     except BaseException as error:  # report, don't hang the parent
         queue.put({"error": f"{type(error).__name__}: {error}"})
@@ -350,9 +360,12 @@ def train_isolated(
     patience: int = 10,
     time_budget: float | None = None,
     numeric_embedding: str | None = None,
+    on_epoch: Callable[[Progress], None] | None = None,
 ) -> RunResult:
     """:func:`train_one` in a fresh process, so :attr:`RunResult.peak_mb` is
     the peak of that model alone (the process also holds torch and the data).
+    The child sends each epoch's :class:`~pyg_tabular.compare.progress.Progress`
+    to :obj:`on_epoch`, called in this process.
 
     The child is ended when this call ends for any reason (a
     :class:`KeyboardInterrupt` included), and a child that dies without a
@@ -371,6 +384,7 @@ def train_isolated(
         patience=patience,
         time_budget=time_budget,
         numeric_embedding=numeric_embedding,
+        progress=on_epoch is not None,
     )
     process = context.Process(target=_isolated, args=(queue, name, source, seed, kwargs))
     process.start()
@@ -380,17 +394,20 @@ def train_isolated(
         while True:
             try:
                 outcome = queue.get(timeout=0.5)
-                break
             except queue_module.Empty:
-                if not process.is_alive():
-                    try:  # it may have put its result just before exiting
-                        outcome = queue.get(timeout=0.5)
-                        break
-                    except queue_module.Empty:
-                        raise RuntimeError(
-                            f"training {name!r} (seed {seed}) died with exit code "
-                            f"{process.exitcode} before reporting a result"
-                        ) from None
+                if process.is_alive():
+                    continue
+                try:  # it may have put its result just before exiting
+                    outcome = queue.get(timeout=0.5)
+                except queue_module.Empty:
+                    raise RuntimeError(
+                        f"training {name!r} (seed {seed}) died with exit code "
+                        f"{process.exitcode} before reporting a result"
+                    ) from None
+            if "progress" not in outcome:
+                break
+            if on_epoch is not None:
+                on_epoch(outcome["progress"])
         process.join()
     finally:
         with _LIVE_LOCK:
