@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -311,11 +312,14 @@ def test_ids_and_dates_are_left_out_with_one_warning_and_the_header_counts_right
     out = tmp_path / "out"
     arguments = ["--data", str(table), "--target", "stay", "--task", "regression"]
     arguments += ["--models", "mlp", "--seeds", "2", "--time-budget", "30"]
-    code = main(["compare", *arguments, "--out", str(out), *TINY])
+    with warnings.catch_warnings(record=True) as escaped:
+        warnings.simplefilter("always")
+        code = main(["compare", *arguments, "--out", str(out), *TINY])
     assert code == 0
     captured = capsys.readouterr()
     # Told once, as the command's own warning, although two seeds loaded the table.
     assert captured.err.count("cannot carry signal") == 1
+    assert not [w for w in escaped if "cannot carry signal" in str(w.message)]
     assert "pyg-tabular compare: warning: columns 'ticket' (an ID" in captured.err
     assert "'day' (dates)" in captured.err and "--categorical" in captured.err
     header = captured.out.splitlines()[0]
@@ -433,8 +437,6 @@ def test_compare_shows_each_runs_progress_while_it_trains(tmp_path, capsys, monk
 def test_only_pyg_tabulars_warnings_about_the_table_become_the_commands(
     tmp_path, capsys, monkeypatch
 ):
-    import warnings
-
     from pyg_tabular import compare
 
     load = compare.load_source
