@@ -18,3 +18,8 @@ TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 #: ``"piecewise-linear"`` (Gorishniy et al., "On Embeddings for Numerical
 #: Features in Tabular Deep Learning", 2022).
 NUMERIC_EMBEDDINGS = ("linear", "periodic", "piecewise-linear")
+
+#: Most distinct integers a target may hold to be read as classes when the
+#: task is not given. Integer-coded classes rarely number more; quantities
+#: (counts, ages, prices in whole units) usually do.
+MAX_INFERRED_CLASSES = 20

@@ -24,7 +24,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pyg_tabular._choices import MIN_SPLIT_ROWS, NUMERIC_EMBEDDINGS, TABLE_SUFFIXES, TABLE_TASKS
+from pyg_tabular._choices import (
+    MAX_INFERRED_CLASSES,
+    MIN_SPLIT_ROWS,
+    NUMERIC_EMBEDDINGS,
+    TABLE_SUFFIXES,
+    TABLE_TASKS,
+)
 
 DEFAULT_DATASET = "breast_cancer"
 DEFAULT_MODELS = (
@@ -170,7 +176,8 @@ def _parser() -> argparse.ArgumentParser:
         choices=TABLE_TASKS,
         default=None,
         help="what --target is (default: inferred: a float column is a regression; text, "
-        "bools and up to 20 distinct integers are classes; more integers must be said)",
+        f"bools and up to {MAX_INFERRED_CLASSES} distinct integers are classes; more "
+        "integers must be said)",
     )
     source.add_argument(
         "--categorical",

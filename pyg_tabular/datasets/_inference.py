@@ -29,12 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from pyg_tabular._choices import MAX_INFERRED_CLASSES
 from pyg_tabular.datasets._columns import Table, encode, is_missing, unique_labels
 
-#: Most distinct integers a target may hold to be read as classes when the
-#: task is not given. Integer-coded classes rarely number more; quantities
-#: (counts, ages, prices in whole units) usually do.
-MAX_INFERRED_CLASSES = 20
 #: Distinct integers per row above which a classifier's integer target looks
 #: like a quantity (with more than :data:`MAX_INFERRED_CLASSES` of them):
 #: a class then has fewer than 20 rows on average.
