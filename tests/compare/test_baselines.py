@@ -49,7 +49,6 @@ def test_hgb_honours_the_time_budget():
     assert budgeted.stopped_by == "time" and free.stopped_by == "patience"
     # Stopped after the first fit call, far short of where early stopping ends.
     assert budgeted.epochs_run < free.epochs_run
-    assert budgeted.train_seconds < free.train_seconds
     # The anytime clock rises to the loop's total.
     assert budgeted.elapsed == sorted(budgeted.elapsed)
     assert budgeted.elapsed[-1] == pytest.approx(budgeted.train_seconds)
