@@ -75,11 +75,20 @@ class BenchTable:
             f"{after['load_average'][0]:.1f} after, this process's own use taken out)"
         )
         if self.noisy:
-            return (
+            text = (
                 f"**Noisy**: measured while {seen}, above half the cores. Figures only: no "
                 "verdict is drawn from this table."
             )
-        return f"Quiet: {seen}."
+        else:
+            text = f"Quiet: {seen}."
+        flagged = sum(sum(g.get("timer_warnings", {}).values()) for g in self.groups)
+        if flagged:
+            total = sum(s["n"] for g in self.timed() for s in g["ms"].values())
+            text += (
+                f" `Timer` flagged {flagged} of its {total} measurements for an interquartile "
+                "range above 10% of their median."
+            )
+        return text
 
 
 class Bench:
