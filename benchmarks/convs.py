@@ -1,9 +1,10 @@
 """Feature-attention convs against PyG's GATConv and DenseGATConv, side by side.
 
-One step is forward + backward of ``out.sum()``, float32, 2 threads. Times
-are medians of interleaved rounds in one process (each round runs every case
-once, so machine noise hits all cases alike);
-peak memory is the growth of the peak RSS over the RSS before the first step
+One step is forward + backward of ``out.sum()``, float32, 2 threads by
+default. Every figure is timed in this one process in interleaved pairs
+(``benchmarks/_results.py``: ``torch.utils.benchmark.Timer``, at least seven
+rounds, each ratio taken within a round and reported as its median and range).
+Peak memory is the growth of the peak RSS over the RSS before the first step
 (Linux: ``VmHWM`` after resetting it through ``/proc/self/clear_refs``),
 measured in a fresh subprocess per case.
 
@@ -21,29 +22,38 @@ Sections:
   dense (two ``cdist`` calls) against plain torch materialising
   ``[B, H, F, F, d]``, and the sparse layer's paths; and
   :class:`FeatureGATConv` against :class:`GATConv` at these shapes.
-* **scaling**: every layer at B=256 for F = 8, 32, 128, 256 (layers that
-  hold per-edge messages stop at 5 M edges).
+* **scaling**: every layer and the floor at W1's B for F = 8 … 128, and at
+  W1's F for B = 256 … 4096 (so W1's configuration appears in three tables;
+  layers that hold per-edge messages stop at 5 M edges).
 
-Run ``python benchmarks/convs.py`` (full, ~15 min on 2 busy cores) or
-``--small`` (CI size, no memory subprocesses, well under a minute);
-``--results PATH`` also writes every printed row to a JSON file.
-Prints tables of medians and ratios; it never asserts a time.
+Run ``python benchmarks/convs.py`` (full) or ``--small`` (CI size, no memory
+subprocesses); ``--results PATH`` also writes every printed figure to a JSON
+file. Prints medians, ranges and ratios; it never asserts a time.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from _results import Recorder, add_results_argument, clean
+from _results import (
+    STEP,
+    Recorder,
+    Table,
+    add_arguments,
+    clean,
+    fmt_ms,
+    fmt_ratio,
+    interleaved,
+    print_table,
+    timing_of,
+)
 from torch_geometric.nn import DenseGATConv, GATConv
 
 from pyg_tabular.data import rows_to_graph
@@ -51,6 +61,8 @@ from pyg_tabular.nn.conv import FeatureDiffGATConv, FeatureGATConv
 from pyg_tabular.nn.dense import DenseFeatureDiffGATConv, DenseFeatureGATConv
 
 Step = Callable[[], None]
+Shape = tuple[int, int, int, int, int]  # rows, features, in channels, out channels, heads
+FLOOR = "plain torch floor"
 
 
 def _graph(rows: int, features: int, channels: int, shuffle: bool) -> tuple[Any, Any]:
@@ -137,7 +149,7 @@ CASES: dict[str, Callable[..., Step]] = {
     "FeatureGATConv shuffled": _sparse(
         lambda i, o, h: FeatureGATConv(i, o, heads=h, att_bias=False), shuffle=True
     ),
-    "plain torch floor": _plain_floor,
+    FLOOR: _plain_floor,
     "DenseGATConv": _dense(lambda i, o, h: DenseGATConv(i, o, heads=h), adj=True),
     "DenseFeatureGATConv": _dense(lambda i, o, h: DenseFeatureGATConv(i, o, heads=h)),
     "FeatureDiffGATConv": _sparse(lambda i, o, h: FeatureDiffGATConv(i, o, heads=h)),
@@ -149,24 +161,6 @@ CASES: dict[str, Callable[..., Step]] = {
 }
 
 
-def time_cases(
-    names: list[str], shape: tuple[int, int, int, int, int], repeats: int, warmup: int
-) -> dict[str, float]:
-    """Median ms per step of each case, rounds interleaved across cases."""
-    torch.manual_seed(0)
-    steps = {name: CASES[name](*shape) for name in names}
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) * 1e3 for name, values in times.items()}
-
-
 def _status_kb(field: str) -> int:
     with open("/proc/self/status") as handle:
         for line in handle:
@@ -175,8 +169,8 @@ def _status_kb(field: str) -> int:
     raise OSError(f"{field} not in /proc/self/status")
 
 
-def _worker(name: str, shape: tuple[int, int, int, int, int]) -> None:
-    torch.set_num_threads(2)
+def _worker(name: str, shape: Shape, threads: int) -> None:
+    torch.set_num_threads(threads)
     torch.manual_seed(0)
     step = CASES[name](*shape)
     before = _status_kb("VmRSS")
@@ -189,9 +183,10 @@ def _worker(name: str, shape: tuple[int, int, int, int, int]) -> None:
     print(json.dumps({"peak_mb": (_status_kb("VmHWM") - before) / 1024}))
 
 
-def peak_memory_mb(name: str, shape: tuple[int, int, int, int, int]) -> float:
+def peak_memory_mb(name: str, shape: Shape, threads: int) -> float:
     """Peak RSS growth of two steps of one case, in a fresh process (NaN if it fails)."""
     command = [sys.executable, __file__, "--worker", name, "--shape", *map(str, shape)]
+    command += ["--threads", str(threads)]
     for _ in range(2):  # a busy machine can fail one run; retry once
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode == 0:
@@ -201,92 +196,99 @@ def peak_memory_mb(name: str, shape: tuple[int, int, int, int, int]) -> float:
     return float("nan")
 
 
-def _table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    print(f"\n{title}")
-    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths)) + " |")
-    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    for row in rows:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+def _sizes(shape: Shape) -> dict[str, int]:
+    rows, features, cin, cout, heads = shape
+    return {"B": rows, "F": features, "in": cin, "out": cout, "heads": heads}
+
+
+def _subjects(names: list[str]) -> dict[str, dict[str, Any]]:
+    # What a case is, wherever it is timed: with the sizes and the threads, the
+    # key under which the docs check compares the same configuration.
+    return {name: {"case": name, "step": STEP} for name in names}
+
+
+def _measure(
+    table: Table,
+    names: list[str],
+    shape: Shape,
+    ratios: list[tuple[str, str]],
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    torch.manual_seed(0)
+    steps = {name: CASES[name](*shape) for name in names}
+    timings = interleaved(steps, **args.timing)
+    steps.clear()
+    memory = {}
+    if args.memory:
+        memory["peak_mb"] = {
+            name: clean(peak_memory_mb(name, shape, args.threads)) for name in names
+        }
+    return table.add_timed(_sizes(shape), timings, ratios, **memory)
 
 
 def compare(
-    title: str,
-    pairs: list[tuple[str, str]],
-    shape: tuple[int, int, int, int, int],
-    args: argparse.Namespace,
+    key: str, title: str, pairs: list[tuple[str, str]], shape: Shape, args: argparse.Namespace
 ) -> None:
+    """One configuration, every case of :obj:`pairs` (ours, peer) interleaved."""
     names = list(dict.fromkeys(name for pair in pairs for name in pair))
-    ms = time_cases(names, shape, args.repeats, args.warmup)
-    mem = {name: peak_memory_mb(name, shape) for name in names} if args.memory else {}
+    ratios = [(peer, ours) for ours, peer in pairs]
+    with args.recorder.table(key, _subjects(names), pairs=[list(p) for p in pairs]) as table:
+        group = _measure(table, names, shape, ratios, args)
     rows = []
-    key = title.split(",")[0].lower()
     for ours, peer in pairs:
-        row = [ours, peer, f"{ms[ours]:.1f}", f"{ms[peer]:.1f}", f"{ms[peer] / ms[ours]:.2f}x"]
-        record: dict[str, Any] = {
-            "ours": ours,
-            "peer": peer,
-            "ours_ms": ms[ours],
-            "peer_ms": ms[peer],
-            "speedup": ms[peer] / ms[ours],
-        }
+        row = [ours, peer, fmt_ms(group["ms"][ours]), fmt_ms(group["ms"][peer])]
+        row.append(fmt_ratio(group["ratios"][f"{peer}/{ours}"]))
         if args.memory:
-            row += [f"{mem[ours]:.0f}", f"{mem[peer]:.0f}", f"{mem[ours] / max(mem[peer], 1):.2f}"]
-            record.update(
-                ours_mb=clean(mem[ours]),
-                peer_mb=clean(mem[peer]),
-                memory_ratio=clean(mem[ours] / max(mem[peer], 1)),
-            )
+            row += [f"{group['peak_mb'][name] or float('nan'):.0f}" for name in (ours, peer)]
         rows.append(row)
-        args.recorder.add(key, record)
-    header = ["ours", "peer", "ours ms", "peer ms", "speed-up"]
+    header = ["ours", "peer", "ours ms", "peer ms", "peer/ours"]
     if args.memory:
-        header += ["ours MB", "peer MB", "mem ratio"]
+        header += ["ours MB", "peer MB"]
     rows_, features, cin, cout, heads = shape
-    _table(f"{title} (B={rows_}, F={features}, {cin} -> {heads}x{cout})", header, rows)
+    print_table(f"{title} (B={rows_}, F={features}, {cin} -> {heads}x{cout})", header, rows)
 
 
 # Cases that hold per-edge messages; above this many edges they are skipped in
-# the scaling table (GATConv at B=256, F=256 would hold several GB of them).
+# the scaling tables (GATConv at B=1024, F=128 would hold several GB of them).
 MESSAGE_CASES = {"GATConv", "GATConv shuffled", "FeatureGATConv shuffled"}
 MAX_MESSAGE_EDGES = 5_000_000
+SCALING_CASES = [
+    "GATConv",
+    "FeatureGATConv",
+    "FeatureGATConv shuffled",
+    "DenseGATConv",
+    "DenseFeatureGATConv",
+    "FeatureDiffGATConv",
+    "DenseFeatureDiffGATConv",
+    FLOOR,
+]
 
 
-def scaling(args: argparse.Namespace) -> None:
-    names = [
-        "GATConv",
-        "FeatureGATConv",
-        "FeatureGATConv shuffled",
-        "DenseGATConv",
-        "DenseFeatureGATConv",
-        "FeatureDiffGATConv",
-        "DenseFeatureDiffGATConv",
-    ]
-    cells: dict[tuple[str, int], str] = {}
-    for features in args.scale_features:
-        shape = (args.scale_rows, features, 1, 16, 1)
-        too_big = args.scale_rows * features * features > MAX_MESSAGE_EDGES
-        run = [n for n in names if not (too_big and n in MESSAGE_CASES)]
-        ms = time_cases(run, shape, args.repeats, 1)
-        for name in names:
-            if name not in run:
-                cells[name, features] = "skipped"
-                args.recorder.add(
-                    "scaling",
-                    {"layer": name, "features": features, "skipped": "message_edges"},
-                )
-                continue
-            peak = peak_memory_mb(name, shape) if args.memory else None
-            mem = f" / {peak:.0f}" if peak is not None else ""
-            cells[name, features] = f"{ms[name]:.1f}{mem}"
-            args.recorder.add(
-                "scaling",
-                {"layer": name, "features": features, "ms": ms[name], "mb": clean(peak)},
-            )
-    unit = "ms / MB" if args.memory else "ms"
-    header = ["layer"] + [f"F={f} {unit}" for f in args.scale_features]
-    rows = [[name] + [cells[name, f] for f in args.scale_features] for name in names]
-    _table(f"Scaling with F (B={args.scale_rows}, 1 -> 16, 1 head)", header, rows)
+def scaling(key: str, shapes: list[Shape], args: argparse.Namespace) -> None:
+    """Every case and the floor at each shape; ratios to the floor."""
+    grows = dict.fromkeys(SCALING_CASES, ("B", "F"))
+    body = []
+    with args.recorder.table(key, _subjects(SCALING_CASES), grows) as table:
+        for shape in shapes:
+            rows, features = shape[:2]
+            too_big = rows * features * features > MAX_MESSAGE_EDGES
+            run = [n for n in SCALING_CASES if not (too_big and n in MESSAGE_CASES)]
+            group = _measure(table, run, shape, [(n, FLOOR) for n in run if n != FLOOR], args)
+            skipped = {n: "message_edges" for n in SCALING_CASES if n not in run}
+            if skipped:
+                group["skipped"] = skipped
+            for name in SCALING_CASES:
+                cell = "skipped"
+                if name in group["ms"]:
+                    cell = fmt_ms(group["ms"][name])
+                    if name != FLOOR:
+                        cell += f" = {group['ratios'][f'{name}/{FLOOR}']['median']:.2f}x floor"
+                body.append([f"B={rows} F={features}", name, cell])
+    print_table(
+        f"{key}: ms per step (median and range) and the median ratio to the floor",
+        ["shape", "case", "ms"],
+        body,
+    )
 
 
 def main() -> None:
@@ -300,29 +302,26 @@ def main() -> None:
         default=None,
         help="measure peak memory in a subprocess per case (default: on, off with --small)",
     )
-    parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument(
         "--only", choices=["w1", "w2", "scaling"], action="append", help="run these sections"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--shape", type=int, nargs=5, help=argparse.SUPPRESS)
-    add_results_argument(parser)
+    add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, tuple(args.shape))
+        _worker(args.worker, tuple(args.shape), args.threads)
         return
 
-    torch.set_num_threads(2)
-    args.warmup = 1 if args.small else 2
-    if args.repeats is None:
-        args.repeats = 9 if args.small else 7
+    args.timing = timing_of(parser, args)
     if args.memory is None:
         args.memory = not args.small
-    w1 = (64, 8, 1, 16, 1) if args.small else (1024, 32, 1, 16, 1)
-    w2 = (32, 8, 1, 8, 4) if args.small else (512, 32, 1, 8, 4)
-    args.scale_rows = 16 if args.small else 256
-    args.scale_features = [4, 8, 16] if args.small else [8, 32, 128, 256]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    w1: Shape = (64, 8, 1, 16, 1) if args.small else (1024, 32, 1, 16, 1)
+    w2: Shape = (32, 8, 1, 8, 4) if args.small else (512, 32, 1, 8, 4)
+    # Both scaling tables pass through W1's configuration.
+    scale_features = [4, 8, 16] if args.small else [8, 16, 32, 64, 128]
+    scale_rows = [16, 64, 256] if args.small else [256, 1024, 4096]
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.pairs} interleaved pairs")
 
     sections = set(args.only or ["w1", "w2", "scaling"])
     args.recorder = Recorder(
@@ -330,36 +329,35 @@ def main() -> None:
         {
             "small": args.small,
             "sections": sorted(sections),
-            "repeats": args.repeats,
-            "warmup": args.warmup,
             "memory": args.memory,
-            "statistic": "median of interleaved rounds",
             "shape_order": ["rows", "features", "in_channels", "out_channels", "heads"],
             "w1": list(w1),
             "w2": list(w2),
-            "scale_rows": args.scale_rows,
-            "scale_features": args.scale_features,
-            "scale_shape": [args.scale_rows, None, 1, 16, 1],
+            "scale_features": scale_features,
+            "scale_rows": scale_rows,
             "max_message_edges": MAX_MESSAGE_EDGES,
             "add_self_loops": True,
         },
+        args.timing,
     )
     args.recorder.keep_on_terminate(args.results)
     if "w1" in sections:
         compare(
+            "w1",
             "W1",
             [
                 ("FeatureGATConv", "GATConv"),
                 ("FeatureGATConv shuffled", "GATConv shuffled"),
                 ("DenseFeatureGATConv", "DenseGATConv"),
                 # A speed-up under 1x here is the fraction of the floor's speed.
-                ("FeatureGATConv", "plain torch floor"),
+                ("FeatureGATConv", FLOOR),
             ],
             w1,
             args,
         )
     if "w2" in sections:
         compare(
+            "w2",
             "W2, difference-aware score",
             [
                 ("DenseFeatureDiffGATConv", "diff reference"),
@@ -372,7 +370,9 @@ def main() -> None:
             args,
         )
     if "scaling" in sections:
-        scaling(args)
+        rows, features = w1[:2]
+        scaling("scaling_f", [(rows, f, *w1[2:]) for f in scale_features], args)
+        scaling("scaling_b", [(b, features, *w1[2:]) for b in scale_rows], args)
     args.recorder.write(args.results)
 
 

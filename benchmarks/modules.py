@@ -8,27 +8,27 @@ same function (or the same shapes):
 * PyG's ``DenseGATConv`` and ``GATConv`` where the math fits (W1);
 * plain torch written straight from the formula (the floor to beat).
 
-One step is forward + backward of ``out.sum()`` in training mode; the figure is
-the median of at least five timed steps after warm-up (peers sampled in
-alternation, so that a shared machine's load hits them alike), with
-``torch.set_num_threads(2)`` by default. Peak memory comes from a fresh
-subprocess per configuration: its peak RSS after three steps (``VmHWM`` on
-Linux, ``ru_maxrss`` elsewhere), and the growth over the peak reached once the
-imports, inputs and module are in place (``+MB``: what the steps themselves
-allocate).
+One step is forward + backward of ``out.sum()`` in training mode, with
+``--threads`` torch threads (2 by default). All implementations of a workload
+are timed in interleaved rounds (``benchmarks/_results.py``:
+``torch.utils.benchmark.Timer``, at least seven rounds); every ratio is taken
+within a round and reported as its median and range over the rounds. Peak
+memory comes from a fresh subprocess per configuration: its peak RSS after
+three steps (``VmHWM`` on Linux, ``ru_maxrss`` elsewhere), and the growth over
+the peak reached once the imports, inputs and module are in place (``+MB``:
+what the steps themselves allocate).
 
-A peer whose module does not exist yet prints "not available yet"; without
-keras + kerasfactory the Keras peers print a note and are skipped. The script
-never asserts a time; it prints the ratios the targets are stated in.
+Without keras + kerasfactory the Keras peers print a note and are skipped. The
+script never asserts a time; it prints the ratios the targets are stated in.
+Time and memory as F and B grow are ``benchmarks/scaling.py``'s.
 
 Run::
 
     KERAS_BACKEND=torch python benchmarks/modules.py            # full size
     KERAS_BACKEND=torch python benchmarks/modules.py --small    # CI size
-    python benchmarks/modules.py --scaling-only                 # time/memory vs F
     python benchmarks/modules.py --only W3,W4 --no-memory
 
-``--results PATH`` also writes every printed row to a JSON file.
+``--results PATH`` also writes every printed figure to a JSON file.
 """
 
 from __future__ import annotations
@@ -37,10 +37,8 @@ import argparse
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -52,7 +50,17 @@ os.environ["KERAS_BACKEND"] = "torch"
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
-from _results import Recorder, add_results_argument  # noqa: E402
+from _results import (  # noqa: E402
+    STEP,
+    Recorder,
+    Spread,
+    add_arguments,
+    fmt_ms,
+    fmt_ratio,
+    interleaved,
+    print_table,
+    timing_of,
+)
 
 Step = Callable[[], None]
 Sizes = dict[str, int]
@@ -104,34 +112,9 @@ def _keras_step(layer: Any, inputs: Any) -> Step:
     return _backward_step(forward, params)
 
 
-def _ours(module_path: str, class_name: str) -> Any:
-    """Our class, from the subpackage if exported there, else from its module."""
-    import importlib
-
-    package = importlib.import_module("pyg_tabular.nn.tabular")
-    cls = getattr(package, class_name, None)
-    if cls is None:
-        try:
-            cls = getattr(importlib.import_module(module_path), class_name)
-        except (ImportError, AttributeError):
-            raise NotAvailable("not available yet") from None
-    return cls
-
-
 def _module_step(module: torch.nn.Module, *inputs: torch.Tensor) -> Step:
     module.train()
     return _backward_step(lambda: module(*inputs), list(module.parameters()))
-
-
-def _build_ours(cls: Any, attempts: list[dict[str, Any]]) -> torch.nn.Module:
-    """Instantiates with the first keyword set the constructor accepts."""
-    errors = []
-    for kwargs in attempts:
-        try:
-            return cls(**kwargs)
-        except TypeError as error:
-            errors.append(str(error))
-    raise NotAvailable(f"constructor not as expected: {errors[-1]}")
 
 
 # --------------------------------------------------------------------------- #
@@ -183,13 +166,11 @@ def w1_gat_conv(s: Sizes) -> Step:
     return _backward_step(lambda: out(conv(nodes, edge_index)).view_as(x) + x, params)
 
 
-def _w1_ours(backend: str | None) -> Callable[[Sizes], Step]:
+def _w1_ours(backend: str) -> Callable[[Sizes], Step]:
     def build(s: Sizes) -> Step:
-        cls = _ours("pyg_tabular.nn.tabular.graph_feature_aggregation", "GraphFeatureAggregation")
-        base: dict[str, Any] = {"embed_dim": s["E"]}
-        if backend is not None:
-            base["backend"] = backend
-        module = _build_ours(cls, [base, {"num_features": s["F"], **base}])
+        from pyg_tabular.nn.tabular import GraphFeatureAggregation
+
+        module = GraphFeatureAggregation(embed_dim=s["E"], backend=backend)
         return _module_step(module, _w1_input(s))
 
     return build
@@ -237,26 +218,21 @@ def w2_plain_dense(s: Sizes) -> Step:
     return _backward_step(forward, params)
 
 
-def _w2_ours(backend: str | None) -> Callable[[Sizes], Step]:
+def _w2_ours(backend: str) -> Callable[[Sizes], Step]:
     def build(s: Sizes) -> Step:
-        cls = _ours(
-            "pyg_tabular.nn.tabular.advanced_graph_feature_layer", "AdvancedGraphFeatureLayer"
+        from pyg_tabular.nn.tabular import AdvancedGraphFeatureLayer
+
+        module = AdvancedGraphFeatureLayer(
+            s["F"],
+            embed_dim=s["E"],
+            num_heads=s["H"],
+            hierarchical=s.get("G", 0) > 0,
+            num_groups=s.get("G") or None,
+            backend=backend,
         )
-        kwargs: dict[str, Any] = {
-            "embed_dim": s["E"],
-            "num_heads": s["H"],
-            "hierarchical": s.get("G", 0) > 0,
-            "num_groups": s.get("G") or None,
-        }
-        if backend is not None:
-            kwargs["backend"] = backend
-        module = _build_ours(cls, [{"num_features": s["F"], **kwargs}, kwargs])
         return _module_step(module, _w2_input(s))
 
     return build
-
-
-w2_ours = _w2_ours(None)
 
 
 def w2_kerasfactory(s: Sizes) -> Step:
@@ -292,8 +268,9 @@ def w3_plain(s: Sizes) -> Step:
 
 
 def w3_ours(s: Sizes) -> Step:
-    cls = _ours("pyg_tabular.nn.tabular.gated_feature_fusion", "GatedFeatureFusion")
-    return _module_step(cls(s["F"]), *_pair(s))
+    from pyg_tabular.nn.tabular import GatedFeatureFusion
+
+    return _module_step(GatedFeatureFusion(s["F"]), *_pair(s))
 
 
 def w3_kerasfactory(s: Sizes) -> Step:
@@ -303,8 +280,9 @@ def w3_kerasfactory(s: Sizes) -> Step:
 
 def _w4_ours(normalize: str) -> Callable[[Sizes], Step]:
     def build(s: Sizes) -> Step:
-        cls = _ours("pyg_tabular.nn.tabular.row_attention", "RowAttention")
-        return _module_step(cls(s["F"], normalize=normalize), _pair(s)[0])
+        from pyg_tabular.nn.tabular import RowAttention
+
+        return _module_step(RowAttention(s["F"], normalize=normalize), _pair(s)[0])
 
     return build
 
@@ -349,7 +327,6 @@ class Workload:
     sizes: Sizes
     small: Sizes
     peers: list[Peer] = field(default_factory=list)
-    inner: int = 1  # steps per timed sample, for sub-millisecond workloads
 
 
 KERAS = "kerasfactory (Keras 3, torch)"
@@ -359,10 +336,10 @@ WORKLOADS: list[Workload] = [
         "W1",
         "GraphFeatureAggregation",
         {"B": 1024, "F": 32, "E": 16},
-        {"B": 128, "F": 16, "E": 8},
+        {"B": 128, "F": 16, "E": 16},
         [
             Peer("plain dense torch", w1_plain_dense, reference=True),
-            Peer("ours, backend=auto", _w1_ours(None)),
+            Peer("ours, backend=auto", _w1_ours("auto")),
             Peer("ours, backend=dense", _w1_ours("dense")),
             Peer("ours, backend=sparse", _w1_ours("sparse")),
             Peer("PyG DenseGATConv + Linear", w1_dense_gat_conv),
@@ -377,7 +354,7 @@ WORKLOADS: list[Workload] = [
         {"B": 64, "F": 16, "E": 16, "H": 4, "G": 4},
         [
             Peer("plain torch, (B,H,F,F,d) materialised", w2_plain_dense, reference=True),
-            Peer("ours, backend=auto", _w2_ours(None)),
+            Peer("ours, backend=auto", _w2_ours("auto")),
             Peer("ours, backend=sparse", _w2_ours("sparse")),
             Peer(KERAS, w2_kerasfactory),
         ],
@@ -392,7 +369,6 @@ WORKLOADS: list[Workload] = [
             Peer("ours", w3_ours),
             Peer(KERAS, w3_kerasfactory),
         ],
-        inner=20,
     ),
     Workload(
         "W4",
@@ -405,112 +381,12 @@ WORKLOADS: list[Workload] = [
             Peer("ours, normalize=sigmoid", _w4_ours("sigmoid")),
             Peer(KERAS, w4_kerasfactory),
         ],
-        inner=20,
     ),
 ]
 
 
-# Scaling with the number of features: both modules, both paths, B fixed.
-SCALING_FEATURES = (8, 32, 128, 512)
-SCALING_ROWS = 64
-# Rough bytes per (row, edge, head) the sparse path keeps alive through the
-# backward pass (scores, attention, gathered messages and their gradients);
-# configurations above the budget are skipped rather than swapped.
-_SPARSE_BYTES_PER_EDGE_HEAD = 64
-_MEMORY_BUDGET = 4 * 2**30
-
-
-def _scaling_workloads() -> list[Workload]:
-    out = []
-    for f in SCALING_FEATURES:
-        gfa = {"B": SCALING_ROWS, "F": f, "E": 16}
-        agfl = {"B": SCALING_ROWS, "F": f, "E": 32, "H": 4, "G": 8}
-        out.append(
-            Workload(
-                f"S-GFA-{f}",
-                "GraphFeatureAggregation",
-                gfa,
-                gfa,
-                [Peer("dense", _w1_ours("dense")), Peer("sparse", _w1_ours("sparse"))],
-            )
-        )
-        out.append(
-            Workload(
-                f"S-AGFL-{f}",
-                "AdvancedGraphFeatureLayer, hierarchical",
-                agfl,
-                agfl,
-                [Peer("dense", _w2_ours("dense")), Peer("sparse", _w2_ours("sparse"))],
-            )
-        )
-    return out
-
-
-SCALING = _scaling_workloads()
-
-
-def _sparse_too_big(sizes: Sizes) -> bool:
-    edges_heads = sizes["B"] * sizes["F"] ** 2 * sizes.get("H", 1)
-    return edges_heads * _SPARSE_BYTES_PER_EDGE_HEAD > _MEMORY_BUDGET
-
-
-def run_scaling(args: argparse.Namespace, recorder: Recorder) -> None:
-    torch.set_num_threads(args.threads)
-    repeats = max(args.repeats, 5)
-    print(
-        f"\nscaling with F (B={SCALING_ROWS}; GFA E=16; AGFL E=32, H=4, G=8): "
-        f"median ms per fwd+bwd step, peak RSS MB (+MB the steps add)"
-    )
-    print(
-        f"  {'module':<6} {'F':>5} {'dense ms':>10} {'sparse ms':>10} {'dense MB':>14} "
-        f"{'sparse MB':>14}"
-    )
-    for workload in SCALING:
-        steps: dict[str, Step] = {}
-        notes = []
-        for peer in workload.peers:
-            if peer.name == "sparse" and _sparse_too_big(workload.sizes):
-                notes.append(
-                    f"sparse skipped: ~{workload.sizes['B'] * workload.sizes['F'] ** 2:,} "
-                    f"edges x heads exceed the {_MEMORY_BUDGET // 2**30} GB budget"
-                )
-                continue
-            torch.manual_seed(0)
-            steps[peer.name] = peer.build(workload.sizes)
-        timings = interleaved_median_ms(steps, repeats, 1)
-        steps.clear()
-        cells = []
-        module = workload.key.split("-")[1]
-        for name in ("dense", "sparse"):
-            row: dict[str, Any] = {
-                "module": module.lower(),
-                "features": workload.sizes["F"],
-                "path": name,
-                "sizes": workload.sizes,
-            }
-            if name not in timings:
-                cells.append((f"{'-':>10}", f"{'-':>14}"))
-                recorder.add("scaling", {**row, "skipped": "memory_budget"})
-                continue
-            memory = (
-                {} if args.no_memory else measure_memory(workload.key, name, False, args.threads)
-            )
-            mb = "-"
-            row["ms"] = timings[name]
-            if "peak_kb" in memory:
-                grown = (memory["peak_kb"] - memory["built_kb"]) / 1024
-                mb = f"{memory['peak_kb'] / 1024:6.0f} (+{grown:.0f})"
-                row.update(peak_mb=memory["peak_kb"] / 1024, added_mb=grown)
-            cells.append((f"{timings[name]:10.2f}", f"{mb:>14}"))
-            recorder.add("scaling", row)
-        print(
-            f"  {module:<6} {workload.sizes['F']:>5} {cells[0][0]} {cells[1][0]} "
-            f"{cells[0][1]} {cells[1][1]}" + (f"   ({'; '.join(notes)})" if notes else "")
-        )
-
-
 def _find(key: str, peer_name: str) -> tuple[Workload, Peer]:
-    for workload in WORKLOADS + SCALING:
+    for workload in WORKLOADS:
         if workload.key == key:
             for peer in workload.peers:
                 if peer.name == peer_name:
@@ -521,27 +397,6 @@ def _find(key: str, peer_name: str) -> tuple[Workload, Peer]:
 # --------------------------------------------------------------------------- #
 # Measuring
 # --------------------------------------------------------------------------- #
-
-
-def interleaved_median_ms(
-    steps: dict[str, Step], repeats: int, inner: int, warmup: int = 2
-) -> dict[str, float]:
-    """Median ms per step of each peer, timed in alternation.
-
-    Round-robin sampling spreads the load of a shared machine evenly over the
-    peers, so their ratios stay meaningful even when absolute times drift.
-    """
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            for _ in range(inner):
-                step()
-            samples[name].append((time.perf_counter() - start) / inner)
-    return {name: statistics.median(values) * 1e3 for name, values in samples.items()}
 
 
 def _peak_rss_kb() -> int:
@@ -593,175 +448,143 @@ def measure_memory(key: str, peer_name: str, small: bool, threads: int) -> dict[
     return json.loads(lines[-1])
 
 
-def _fmt_ratio(value: float | None) -> str:
-    return f"{value:8.1f}x" if value is not None else f"{'-':>9}"
+#: (label, workload, slow peer, fast peer, threshold) of each target in PERF.md.
+TARGETS = [
+    ("W1 auto path vs kerasfactory (>= 20x faster)", "W1", KERAS, "ours, backend=auto", 20),
+    (
+        "W1 auto path vs DenseGATConv (>= 2x faster)",
+        "W1",
+        "PyG DenseGATConv + Linear",
+        "ours, backend=auto",
+        2,
+    ),
+    (
+        "W1 sparse path vs GATConv (>= 1x, aim 1.5x)",
+        "W1",
+        "PyG GATConv (B·F² edges) + Linear",
+        "ours, backend=sparse",
+        1,
+    ),
+    ("W2 auto path vs kerasfactory (>= 8x faster)", "W2", KERAS, "ours, backend=auto", 8),
+    ("W3 vs kerasfactory", "W3", KERAS, "ours", None),
+    ("W4 vs kerasfactory", "W4", KERAS, "ours, normalize=batch", None),
+]
 
 
-def run(args: argparse.Namespace, recorder: Recorder) -> None:
-    torch.set_num_threads(args.threads)
-    selected = {k.strip() for k in args.only.split(",")} if args.only else None
-    repeats = max(args.repeats, 5)
-    results: dict[tuple[str, str], dict[str, Any]] = {}
-    notes: set[str] = set()
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"median of {repeats} fwd+bwd steps after warm-up, training mode"
-    )
-    for workload in WORKLOADS:
-        if selected is not None and workload.key not in selected:
-            continue
-        sizes = workload.small if args.small else workload.sizes
-        shape = ", ".join(f"{k}={v}" for k, v in sizes.items())
-        print(f"\n{workload.key}  {workload.title}  ({shape})")
-        print(
-            f"  {'implementation':<40} {'ms/step':>9} {'keras/this':>10} {'this/plain':>10} "
-            f"{'peak MB':>8} {'+MB':>7}"
-        )
-        steps: dict[str, Step] = {}
-        for peer in workload.peers:
-            try:
-                torch.manual_seed(0)
-                steps[peer.name] = peer.build(sizes)
-            except NotAvailable as error:
-                message = str(error)
-                if message.startswith("kerasfactory not installed"):
-                    notes.add(message)
-                    message = "skipped: kerasfactory not installed"
-                print(f"  {peer.name:<40} {message}")
-                recorder.add(
-                    "workloads",
-                    {"workload": workload.key, "implementation": peer.name, "skipped": message},
-                )
-        timings = interleaved_median_ms(steps, repeats, workload.inner)
+def subject(workload: Workload, peer: Peer) -> dict[str, Any]:
+    """What a timed step is, wherever it is timed (``benchmarks/scaling.py`` too)."""
+    return {"module": workload.title, "impl": peer.name, "step": STEP}
+
+
+def run_workload(
+    workload: Workload, args: argparse.Namespace, recorder: Recorder, notes: set[str]
+) -> dict[str, Spread]:
+    sizes = workload.small if args.small else workload.sizes
+    shape = ", ".join(f"{k}={v}" for k, v in sizes.items())
+    steps: dict[str, Step] = {}
+    skipped: dict[str, str] = {}
+    for peer in workload.peers:
+        try:
+            torch.manual_seed(0)
+            steps[peer.name] = peer.build(sizes)
+        except NotAvailable as error:
+            message = str(error)
+            if message.startswith("kerasfactory not installed"):
+                notes.add(message)
+                message = "skipped: kerasfactory not installed"
+            skipped[peer.name] = message
+    reference = next(p.name for p in workload.peers if p.reference)
+    names = list(steps)
+    ratios = [(name, reference) for name in names if name != reference]
+    ratios += [(KERAS, name) for name in names if name != KERAS]
+    ratios += [(slow, fast) for _, key, slow, fast, _ in TARGETS if key == workload.key]
+    subjects = {p.name: subject(workload, p) for p in workload.peers}
+    with recorder.table(workload.key, subjects, title=workload.title) as table:
+        timings = interleaved(steps, **args.timing)
         steps.clear()
-        keras_ms = timings.get(KERAS)
-        plain_ms = next((timings.get(p.name) for p in workload.peers if p.reference), None)
-        for peer in workload.peers:
-            if peer.name not in timings:
-                continue
-            ms = timings[peer.name]
-            memory = (
-                {}
-                if args.no_memory
-                else measure_memory(workload.key, peer.name, args.small, args.threads)
-            )
-            if "peak_kb" in memory:
-                memory["grown_kb"] = memory["peak_kb"] - memory["built_kb"]
-            results[(workload.key, peer.name)] = {"ms": ms, **memory}
-            peak = f"{memory['peak_kb'] / 1024:8.0f}" if "peak_kb" in memory else f"{'-':>8}"
-            grown = f"{memory['grown_kb'] / 1024:7.0f}" if "grown_kb" in memory else f"{'-':>7}"
-            print(
-                f"  {peer.name:<40} {ms:9.3f} "
-                f"{_fmt_ratio(keras_ms / ms if keras_ms else None):>10} "
-                f"{_fmt_ratio(ms / plain_ms if plain_ms else None):>10} {peak} {grown}"
-            )
-            recorder.add(
-                "workloads",
-                {
-                    "workload": workload.key,
-                    "title": workload.title,
-                    "sizes": sizes,
-                    "implementation": peer.name,
-                    "reference": peer.reference,
-                    "ms": ms,
-                    "keras_over_this": keras_ms / ms if keras_ms else None,
-                    "this_over_plain": ms / plain_ms if plain_ms else None,
-                    "peak_mb": memory["peak_kb"] / 1024 if "peak_kb" in memory else None,
-                    "added_mb": memory["grown_kb"] / 1024 if "grown_kb" in memory else None,
-                },
-            )
-    for label, value in print_targets(results):
-        recorder.add("targets", {"target": label.strip(), "ratio": value})
-    for note in sorted(notes):
-        print(f"\nnote: {note}")
-
-
-def print_targets(
-    results: dict[tuple[str, str], dict[str, Any]],
-) -> list[tuple[str, float | None]]:
-    """The ratios set as targets; printed (and returned), never asserted."""
-
-    def ratio(key: str, slow: str, fast: str, what: str = "ms") -> float | None:
-        a, b = results.get((key, slow), {}), results.get((key, fast), {})
-        if what not in a or what not in b:
-            return None
-        return a[what] / b[what]
-
-    rows = [
-        ("W1 auto path vs kerasfactory (>= 20x faster)", ratio("W1", KERAS, "ours, backend=auto")),
-        (
-            "W1 auto path vs DenseGATConv (>= 2x faster)",
-            ratio("W1", "PyG DenseGATConv + Linear", "ours, backend=auto"),
-        ),
-        (
-            "W1 sparse path vs GATConv (>= 1x, aim 1.5x)",
-            ratio("W1", "PyG GATConv (B·F² edges) + Linear", "ours, backend=sparse"),
-        ),
-        (
-            "W1 sparse path peak memory: GATConv / ours (>= 1x)",
-            ratio("W1", "PyG GATConv (B·F² edges) + Linear", "ours, backend=sparse", "peak_kb"),
-        ),
-        (
-            "  same, memory the steps add (+MB)",
-            ratio("W1", "PyG GATConv (B·F² edges) + Linear", "ours, backend=sparse", "grown_kb"),
-        ),
-        ("W2 auto path vs kerasfactory (>= 8x faster)", ratio("W2", KERAS, "ours, backend=auto")),
-        (
-            "W2 peak memory: kerasfactory / ours (>= 4x)",
-            ratio("W2", KERAS, "ours, backend=auto", "peak_kb"),
-        ),
-        (
-            "  same, memory the steps add (+MB)",
-            ratio("W2", KERAS, "ours, backend=auto", "grown_kb"),
-        ),
-        ("W2 sparse path vs kerasfactory", ratio("W2", KERAS, "ours, backend=sparse")),
-        ("W3 vs kerasfactory", ratio("W3", KERAS, "ours")),
-        ("W4 vs kerasfactory", ratio("W4", KERAS, "ours, normalize=batch")),
-    ]
-    print("\ntargets (ratios > 1 favour ours)")
-    for label, value in rows:
-        print(f"  {label:<52} {f'{value:.1f}x' if value is not None else 'n/a'}")
-    return rows
+        memory: dict[str, dict[str, float | None]] = {"peak_mb": {}, "added_mb": {}}
+        if args.memory:
+            for name in names:
+                measured = measure_memory(workload.key, name, args.small, args.threads)
+                peak = measured.get("peak_kb")
+                memory["peak_mb"][name] = peak / 1024 if peak is not None else None
+                memory["added_mb"][name] = (
+                    (peak - measured["built_kb"]) / 1024 if peak is not None else None
+                )
+        group = table.add_timed(
+            sizes,
+            timings,
+            list(dict.fromkeys(ratios)),
+            reference=reference,
+            **(memory if args.memory else {}),
+            **({"skipped": skipped} if skipped else {}),
+        )
+    body = []
+    for peer in workload.peers:
+        if peer.name in skipped:
+            body.append([peer.name, skipped[peer.name], "", "", ""])
+            continue
+        over_plain = group["ratios"].get(f"{peer.name}/{reference}")
+        keras = group["ratios"].get(f"{KERAS}/{peer.name}")
+        peak = group.get("peak_mb", {}).get(peer.name)
+        body.append(
+            [
+                peer.name,
+                fmt_ms(group["ms"][peer.name]),
+                fmt_ratio(over_plain) if over_plain else "1",
+                fmt_ratio(keras),
+                f"{peak:.0f}" if peak is not None else "-",
+            ]
+        )
+    print_table(
+        f"{workload.key}  {workload.title}  ({shape})",
+        ["implementation", "ms/step", "this/plain", "keras/this", "peak MB"],
+        body,
+    )
+    return group["ratios"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="CI-sized run")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=5, help="timed steps (at least 5)")
     parser.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W3")
     parser.add_argument("--no-memory", action="store_true", help="skip the RSS subprocesses")
-    parser.add_argument(
-        "--scaling", action="store_true", help="also time both paths for F in 8, 32, 128, 512"
-    )
-    parser.add_argument(
-        "--scaling-only", action="store_true", help="only the scaling table (no workloads)"
-    )
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "PEER"), help=argparse.SUPPRESS)
-    add_results_argument(parser)
+    add_arguments(parser)
     args = parser.parse_args()
     if args.child:
         child_memory(args.child[0], args.child[1], args.small, args.threads)
         return
+    args.timing = timing_of(parser, args)
+    args.memory = not args.no_memory
+    selected = {k.strip() for k in args.only.split(",")} if args.only else None
     recorder = Recorder(
         "modules.py",
         {
             "small": args.small,
-            "threads": args.threads,
-            "repeats": max(args.repeats, 5),
             "only": args.only,
-            "memory": not args.no_memory,
-            "statistic": "median of interleaved steps",
+            "memory": args.memory,
             "keras_peer": KERAS,
-            "scaling_rows": SCALING_ROWS,
-            "scaling_features": list(SCALING_FEATURES),
+            "step": STEP,
         },
+        args.timing,
     )
     recorder.keep_on_terminate(args.results)
-    if not args.scaling_only:
-        run(args, recorder)
-    if args.scaling or args.scaling_only:
-        run_scaling(args, recorder)
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, {args.pairs} interleaved pairs "
+        "of fwd+bwd steps, training mode; ms as median (min-max)"
+    )
+    ratios: dict[str, dict[str, Spread]] = {}
+    notes: set[str] = set()
+    for workload in WORKLOADS:
+        if selected is None or workload.key in selected:
+            ratios[workload.key] = run_workload(workload, args, recorder, notes)
+    print("\ntargets (peer time / ours, median and range over the pairs; > 1 favours ours)")
+    for label, key, slow, fast, _ in TARGETS:
+        value = ratios.get(key, {}).get(f"{slow}/{fast}")
+        print(f"  {label:<52} {fmt_ratio(value) if value else 'n/a'}")
+    for note in sorted(notes):
+        print(f"\nnote: {note}")
     recorder.write(args.results)
 
 

@@ -1,9 +1,11 @@
-r"""Wide tables: time and peak memory of every path as the feature count grows.
+r"""Wide and long tables: time and peak memory of every path as F and B grow.
 
 For GraphFeatureAggregation (E = 16) and AdvancedGraphFeatureLayer (E = 32,
-H = 4, hierarchical with 16 groups) at B = 64 rows and
-F ∈ {8, 32, 128, 512, 1024}, one training step (forward + backward of
-``out.square().mean()``) on each path:
+H = 4, hierarchical with 16 groups), one training step (forward + backward of
+``out.sum()``) on each path, in two tables: F ∈ {8, 32, 128, 512, 1024} at
+B = 64 rows, and B ∈ {64, 256, 1024, 4096} at F = 32 (both pass through
+B = 64, F = 32; the GFA point B = 1024, F = 32 is also W1 of
+``benchmarks/modules.py``). The paths:
 
 * ``auto``: the default layer, exactly as a user builds it. Its plan (from
   ``explain_backend``) is printed: ``dense`` or ``dense-chunked``;
@@ -15,18 +17,19 @@ F ∈ {8, 32, 128, 512, 1024}, one training step (forward + backward of
   16 ring neighbours and itself (``edge_index`` passed, so ``auto`` takes the
   sparse path).
 
-Times are medians of steps taken in alternation in this one process (ratios
-against ``dense-whole`` are printed); peak memory is the peak RSS of a fresh
-subprocess per configuration (``VmHWM``), and ``+MiB`` is what the steps add
-over the process once imports, inputs and the layer are in place. Nothing here
-asserts a time.
+The paths of one configuration are timed in interleaved rounds in this one
+process (``benchmarks/_results.py``); ratios to ``dense-whole`` are taken
+within each round and reported as their median and range. Peak memory is the
+peak RSS of a fresh subprocess per configuration (``VmHWM``), and ``+MiB`` is
+what the steps add over the process once imports, inputs and the layer are in
+place. Nothing here asserts a time.
 
 Run::
 
-    python benchmarks/scaling.py            # full size, ~10 min on 2 cores
+    python benchmarks/scaling.py            # full size
     python benchmarks/scaling.py --small    # CI size
 
-``--results PATH`` also writes every printed row to a JSON file.
+``--results PATH`` also writes every printed figure to a JSON file.
 """
 
 from __future__ import annotations
@@ -34,19 +37,29 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
-from _results import Recorder, add_results_argument
+from _results import (
+    STEP,
+    Recorder,
+    add_arguments,
+    fmt_ms,
+    fmt_ratio,
+    interleaved,
+    print_table,
+    timing_of,
+)
 
-FEATURES = (8, 32, 128, 512, 1024)
-SMALL_FEATURES = (8, 32)
-ROWS, SMALL_ROWS = 64, 16
+#: (features, rows) of the two tables at full size and with ``--small``.
+FEATURES, ROWS = (8, 32, 128, 512, 1024), (64, 256, 1024, 4096)
+SMALL_FEATURES, SMALL_ROWS = (8, 16), (32, 128)
+#: The rows of the F table and the features of the B table.
+FIXED_ROWS, FIXED_FEATURES = 64, 32
+SMALL_FIXED_ROWS, SMALL_FIXED_FEATURES = 32, 16
 PATHS = ("auto", "dense-whole", "sparse", "sparse-k16")
 MODULES = ("gfa", "agfl")
 NEIGHBOURS = 16
@@ -86,7 +99,7 @@ def make_step(module: str, path: str, num_features: int, rows: int) -> Callable[
 
     def step() -> None:
         layer.zero_grad(set_to_none=True)
-        layer(x, edge_index=template).square().mean().backward()
+        layer(x, edge_index=template).sum().backward()
 
     return step
 
@@ -106,8 +119,8 @@ def _peak_rss_kib() -> int:
     raise RuntimeError("no VmHWM in /proc/self/status")
 
 
-def child(module: str, path: str, num_features: int, rows: int, steps: int) -> None:
-    torch.set_num_threads(1)
+def child(module: str, path: str, num_features: int, rows: int, steps: int, threads: int) -> None:
+    torch.set_num_threads(threads)
     step = make_step(module, path, num_features, rows)
     built = _peak_rss_kib()
     for _ in range(steps):
@@ -115,10 +128,12 @@ def child(module: str, path: str, num_features: int, rows: int, steps: int) -> N
     print(json.dumps({"peak_kib": _peak_rss_kib(), "built_kib": built}))
 
 
-def measure_memory(module: str, path: str, num_features: int, rows: int) -> dict[str, Any]:
+def measure_memory(
+    module: str, path: str, num_features: int, rows: int, threads: int
+) -> dict[str, Any]:
     steps = 1 if num_features >= 512 else 3
     command = [sys.executable, os.path.abspath(__file__), "--child", module, path]
-    command += [str(num_features), str(rows), str(steps)]
+    command += [str(num_features), str(rows), str(steps), "--threads", str(threads)]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
     if result.returncode != 0 or not lines:
@@ -134,84 +149,104 @@ def _memory_text(memory: dict[str, Any]) -> str:
     return f"{memory['peak_mib']:.0f} (+{memory['added_mib']:.0f})"
 
 
-def median_seconds(steps: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    for step in steps.values():  # warm-up
-        step()
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for _ in range(repeats):
-        for name, step in steps.items():  # alternation: load hits every path alike
-            start = time.perf_counter()
-            step()
-            samples[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in samples.items()}
+#: What each path is, wherever it is timed: the GFA ``auto`` subject is the one
+#: ``benchmarks/modules.py`` times as W1's "ours, backend=auto".
+TITLES = {"gfa": "GraphFeatureAggregation", "agfl": "AdvancedGraphFeatureLayer, hierarchical"}
+IMPLS = {
+    "auto": "ours, backend=auto",
+    "dense-whole": "ours, backend=auto, chunking off",
+    "sparse": "ours, backend=sparse",
+    "sparse-k16": f"ours, {NEIGHBOURS}-neighbour ring template",
+}
 
 
-def run(features: tuple[int, ...], rows: int, memory: bool, recorder: Recorder) -> None:
-    torch.set_num_threads(1)
-    print(f"torch {torch.__version__}, 1 thread, B={rows}; ms per fwd+bwd step, peak MiB (+MiB)")
-    header = f"{'module':<5} {'F':>5} {'path':<12} {'plan':<14} {'ms':>10} {'x whole':>8}"
-    print(header + f" {'peak MiB':>14}")
-    for module in MODULES:
-        for num_features in features:
-            plans, steps = {}, {}
+def sizes_of(module: str, num_features: int, rows: int) -> dict[str, int]:
+    if module == "gfa":
+        return {"B": rows, "F": num_features, "E": 16}
+    return {"B": rows, "F": num_features, "E": 32, "H": 4, "G": 16}
+
+
+def run_table(
+    name: str,
+    module: str,
+    points: list[tuple[int, int]],
+    args: argparse.Namespace,
+    recorder: Recorder,
+) -> None:
+    """Every path at each (features, rows) point, interleaved; ratios to dense-whole."""
+    subjects = {
+        path: {"module": TITLES[module], "impl": IMPLS[path], "step": STEP} for path in PATHS
+    }
+    body = []
+    with recorder.table(name, subjects, dict.fromkeys(PATHS, ("B", "F"))) as table:
+        for num_features, rows in points:
+            plans, steps, skipped = {}, {}, {}
             for path in PATHS:
                 plans[path] = plan(module, path, num_features, rows)
-                if path == "sparse" and plans[path]["attention_bytes"] > SPARSE_BUDGET:
+                estimate = plans[path]["attention_bytes"]
+                if path == "sparse" and estimate > SPARSE_BUDGET:
+                    skipped[path] = {"reason": "memory_budget", "estimated_gib": estimate / 2**30}
                     continue
                 steps[path] = make_step(module, path, num_features, rows)
-            repeats = 5 if num_features <= 128 else 1
-            seconds = median_seconds(steps, repeats)
+            timings = interleaved(steps, **args.timing)
             steps.clear()
-            whole = seconds.get("dense-whole")
-            for path in PATHS:
-                name = plans[path]["path"] if path != "dense-whole" else "dense"
-                row: dict[str, Any] = {
-                    "module": module,
-                    "features": num_features,
-                    "path": path,
-                    "plan": name,
+            memory = {}
+            if not args.no_memory:
+                memory = {
+                    path: measure_memory(module, path, num_features, rows, args.threads)
+                    for path in PATHS
+                    if path not in skipped
                 }
-                if path not in seconds:
-                    gib = plans[path]["attention_bytes"] / 2**30
-                    print(
-                        f"{module:<5} {num_features:>5} {path:<12} {name:<14} skipped: "
-                        f"~{gib:.0f} GiB estimated"
-                    )
-                    recorder.add("paths", {**row, "skipped": "memory_budget", "estimated_gib": gib})
+            group = table.add_timed(
+                sizes_of(module, num_features, rows),
+                timings,
+                [(path, "dense-whole") for path in PATHS if path != "dense-whole"],
+                plans={p: plans[p]["path"] if p != "dense-whole" else "dense" for p in PATHS},
+                **({"memory": memory} if memory else {}),
+                **({"skipped": skipped} if skipped else {}),
+            )
+            for path in PATHS:
+                head = [module, str(num_features), str(rows), path, group["plans"][path]]
+                if path in skipped:
+                    gib = skipped[path]["estimated_gib"]
+                    body.append([*head, f"skipped: ~{gib:.0f} GiB estimated", "", ""])
                     continue
-                ms = seconds[path] * 1e3
-                ratio = f"{seconds[path] / whole:7.2f}x" if whole else f"{'-':>8}"
-                measured = measure_memory(module, path, num_features, rows) if memory else {}
-                mem = _memory_text(measured) if measured else "-"
-                print(
-                    f"{module:<5} {num_features:>5} {path:<12} {name:<14} {ms:10.1f} "
-                    f"{ratio} {mem:>14}",
-                    flush=True,
-                )
-                row.update(ms=ms, over_whole=seconds[path] / whole if whole else None)
-                row.update(measured)
-                recorder.add("paths", row)
+                ratio = group["ratios"].get(f"{path}/dense-whole")
+                mem = _memory_text(memory[path]) if path in memory else "-"
+                body.append([*head, fmt_ms(group["ms"][path]), fmt_ratio(ratio), mem])
+    print_table(
+        f"{name}: ms per step, median (min-max); x whole per pair; peak MiB (+MiB)",
+        ["module", "F", "B", "path", "plan", "ms", "x whole", "peak MiB"],
+        body,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="CI size: F in 8, 32 and B=16")
+    parser.add_argument("--small", action="store_true", help="CI size")
     parser.add_argument("--no-memory", action="store_true", help="skip the subprocess peaks")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
-    add_results_argument(parser)
+    add_arguments(parser)
     args = parser.parse_args()
     if args.child:
         module, path, num_features, rows, steps = args.child
-        child(module, path, int(num_features), int(rows), int(steps))
+        child(module, path, int(num_features), int(rows), int(steps), args.threads)
         return
-    features, rows = (SMALL_FEATURES, SMALL_ROWS) if args.small else (FEATURES, ROWS)
-    torch.set_num_threads(1)
+    args.timing = timing_of(parser, args)
+    if args.small:
+        features, rows = SMALL_FEATURES, SMALL_ROWS
+        fixed_rows, fixed_features = SMALL_FIXED_ROWS, SMALL_FIXED_FEATURES
+    else:
+        features, rows = FEATURES, ROWS
+        fixed_rows, fixed_features = FIXED_ROWS, FIXED_FEATURES
     recorder = Recorder(
         "scaling.py",
         {
             "small": args.small,
-            "rows": rows,
             "features": list(features),
+            "rows": list(rows),
+            "fixed_rows": fixed_rows,
+            "fixed_features": fixed_features,
             "paths": list(PATHS),
             "modules": list(MODULES),
             "gfa": {"embed_dim": 16},
@@ -219,11 +254,14 @@ def main() -> None:
             "neighbours": NEIGHBOURS,
             "sparse_budget_gib": SPARSE_BUDGET / 2**30,
             "memory": not args.no_memory,
-            "statistic": "median of alternated steps (5 up to F = 128, 1 beyond)",
         },
+        args.timing,
     )
     recorder.keep_on_terminate(args.results)
-    run(features, rows, not args.no_memory, recorder)
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.pairs} interleaved pairs")
+    for module in MODULES:
+        run_table(f"{module}_f", module, [(f, fixed_rows) for f in features], args, recorder)
+        run_table(f"{module}_b", module, [(fixed_features, b) for b in rows], args, recorder)
     recorder.write(args.results)
 
 

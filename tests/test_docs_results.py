@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,8 @@ from pyg_tabular.run_result import RunResult
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load_renderer():
-    spec = importlib.util.spec_from_file_location(
-        "render_docs", ROOT / "scripts" / "render_docs.py"
-    )
+def _load(relative, name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
     module = importlib.util.module_from_spec(spec)
     # dataclasses look their module up in sys.modules while the class is built.
     sys.modules[spec.name] = module
@@ -27,12 +26,27 @@ def _load_renderer():
     return module
 
 
-render = _load_renderer()
+render = _load("scripts/render_docs.py", "render_docs")
+bench = _load("benchmarks/_results.py", "bench_results")
 PAGE = "docs/benchmarks.md"
+#: The pages that quote the benchmarks.
+BENCH_PAGES = (PAGE, "docs/limits.md", "docs/guides/swap_gatconv.md")
+#: What the four benchmarks wrote at CI size (`python benchmarks/NAME.py --small
+#: --results tests/fixtures/benchmarks/NAME.json`), on a loaded machine: every
+#: table is noisy, and some figures contradict each other.
+FIXTURES = ROOT / "tests" / "fixtures" / "benchmarks"
 
 
 def _messages(problems):
     return "\n".join(map(str, problems))
+
+
+def _on_pages(problems):
+    return [p for p in problems if p.kind == "generated"]
+
+
+def _contradictions(problems):
+    return [p for p in problems if p.kind == "consistency"]
 
 
 def test_docs_agree_with_their_results():
@@ -49,12 +63,25 @@ def test_every_region_of_the_benchmarks_page_has_a_renderer():
 
 @pytest.fixture
 def site(tmp_path):
-    """A copy of the benchmarks page and its results, consistent to begin with."""
-    (tmp_path / "docs").mkdir()
-    shutil.copy(ROOT / PAGE, tmp_path / PAGE)
-    shutil.copytree(ROOT / "docs" / "results", tmp_path / "docs" / "results")
-    assert render.check(tmp_path) == []
+    """The pages that quote the benchmarks, rendered from the CI-size results."""
+    for page in BENCH_PAGES:
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / page, tmp_path / page)
+    shutil.copytree(FIXTURES, tmp_path / "docs" / "results" / "benchmarks")
+    render.check(tmp_path, write=True)
+    assert _on_pages(render.check(tmp_path)) == []
     return tmp_path
+
+
+def _results_file(site, name):
+    return site / "docs" / "results" / "benchmarks" / f"{name}.json"
+
+
+def _edit(site, name, change):
+    path = _results_file(site, name)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
 
 
 def _region_body(text, name):
@@ -73,7 +100,7 @@ def test_check_catches_a_tampered_figure_in_a_page(site):
     tampered = str(round(float(figure[0]) + 1.0, 3))
     page.write_text(text[: figure.start()] + tampered + text[figure.end() :], encoding="utf-8")
 
-    problems = render.check(site)
+    problems = _on_pages(render.check(site))
     assert [(p.region, p.message) for p in problems] == [
         ("bench-converter-to-graph", "differs from its results")
     ]
@@ -81,17 +108,26 @@ def test_check_catches_a_tampered_figure_in_a_page(site):
     assert tampered in page.read_text(encoding="utf-8")  # --check changes nothing
 
 
-def test_check_catches_a_tampered_results_file(site):
-    path = site / "docs" / "results" / "benchmarks" / "convs.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    row = next(r for r in data["tables"]["w1"] if r["peer"] == "DenseGATConv")
-    row["speedup"] *= 3
-    path.write_text(json.dumps(data), encoding="utf-8")
+def _scale_ratio(data, table, label, factor):
+    ratio = data["tables"][table]["groups"][0]["ratios"][label]
+    for key in ("median", "q1", "q3", "min", "max"):
+        ratio[key] *= factor
+    ratio["values"] = [v * factor for v in ratio["values"]]
 
-    regions = {p.region for p in render.check(site)}
+
+def test_check_catches_a_tampered_results_file(site):
+    _edit(site, "convs", lambda d: _scale_ratio(d, "w1", "DenseGATConv/DenseFeatureGATConv", 3))
+
+    problems = render.check(site)
+    regions = {p.region for p in _on_pages(problems)}
     assert "bench-convs-w1" in regions
     assert "bench-convs-summary" in regions  # the sentence about the target
     assert "bench-convs-w2" not in regions
+    # The ratio no longer matches the times it was taken from.
+    assert any(
+        p.region == "recorded ratio" and "DenseGATConv/DenseFeatureGATConv" in p.message
+        for p in _contradictions(problems)
+    )
 
 
 def test_rendering_rewrites_stale_regions(site):
@@ -100,9 +136,9 @@ def test_rendering_rewrites_stale_regions(site):
     start, end = _region_body(original, "bench-scaling-summary")
     page.write_text(original[:start] + "stale\n" + original[end:], encoding="utf-8")
 
-    assert render.main(["--root", str(site)]) == 0
+    render.main(["--root", str(site)])
     assert page.read_text(encoding="utf-8") == original
-    assert render.check(site) == []
+    assert _on_pages(render.check(site)) == []
 
 
 def test_check_reports_an_unknown_region_name(site):
@@ -111,7 +147,7 @@ def test_check_reports_an_unknown_region_name(site):
     region = f"<!-- BEGIN generated:{name} -->\n<!-- END generated:{name} -->"
     page.write_text(page.read_text(encoding="utf-8") + "\n" + region + "\n", encoding="utf-8")
 
-    problems = render.check(site)
+    problems = _on_pages(render.check(site))
     assert [(p.region, p.message) for p in problems] == [
         ("bench-no-such-table", "unknown region name")
     ]
@@ -126,18 +162,269 @@ def test_check_reports_a_region_without_its_end(site):
         page.read_text(encoding="utf-8") + "\n<!-- BEGIN generated:bench-scaling -->\n",
         encoding="utf-8",
     )
-    problems = render.check(site)
+    problems = _on_pages(render.check(site))
     assert [(p.region, p.message) for p in problems] == [
         ("bench-scaling", "BEGIN marker without its END")
     ]
 
 
 def test_check_reports_a_missing_results_file(site):
-    (site / "docs" / "results" / "benchmarks" / "scaling.json").unlink()
+    _results_file(site, "scaling").unlink()
 
-    problems = render.check(site)
-    assert {p.region for p in problems} == {"bench-scaling", "bench-scaling-summary"}
+    problems = _on_pages(render.check(site))
+    assert {p.region for p in problems} == {
+        "bench-scaling",
+        "bench-scaling-summary",
+        "bench-scaling-limits",
+    }
     assert all("benchmarks/scaling.json is missing" in p.message for p in problems)
+    assert render.main(["--check", "--root", str(site)]) == 1
+
+
+# --------------------------------------------------------------------------- #
+# Benchmarks: spread, noise, verdicts, and results in the older layout
+# --------------------------------------------------------------------------- #
+
+
+def test_every_figure_carries_its_range_and_the_load(site):
+    text = (site / PAGE).read_text(encoding="utf-8")
+    start, end = _region_body(text, "bench-convs-w1")
+    body = text[start:end]
+    assert "median over 7 interleaved rounds" in body
+    # Every time and every ratio in the table: a median, then its range.
+    rows = [line for line in body.splitlines() if line.startswith("| `")]
+    assert rows
+    for row in rows:
+        cells = row.split(" | ")[1:4]
+        assert all(re.fullmatch(r"\**[\d.,]+×? \([\d.,]+–[\d.,]+\)\**", c) for c in cells), row
+    assert "**Noisy**" in body and "no verdict is drawn" in body
+
+
+def test_a_noisy_table_gives_no_verdict_and_a_quiet_one_does(site):
+    summary = render.renderer_of("bench-convs-summary")
+    results = site / "docs" / "results"
+    noisy = summary(results)
+    assert noisy.count("not judged (noisy)") == 2
+    assert "**met**" not in noisy and "**missed**" not in noisy
+
+    def quiet(data):
+        data["tables"]["w1"]["noisy"] = False
+        ratios = data["tables"]["w1"]["groups"][0]["ratios"]
+        # Every round of the fast path beats the target; the dense twin's
+        # rounds straddle its target of 2x.
+        ratios["GATConv/FeatureGATConv"].update(min=1.6, max=40.0)
+        ratios["DenseGATConv/DenseFeatureGATConv"].update(min=1.5, max=2.5)
+
+    _edit(site, "convs", quiet)
+    judged = summary(results)
+    assert "not judged" not in judged
+    assert "(`add_self_loops=True`): **met**" in judged
+    assert "`DenseGATConv`: **unsettled** (the range straddles the target)" in judged
+
+
+def test_a_verdict_is_missed_only_when_every_round_misses(site):
+    def missed(data):
+        data["tables"]["w1"]["noisy"] = False
+        ratio = data["tables"]["w1"]["groups"][0]["ratios"]["DenseGATConv/DenseFeatureGATConv"]
+        ratio.update(min=0.5, max=1.9)
+
+    _edit(site, "convs", missed)
+    text = render.renderer_of("bench-convs-summary")(site / "docs" / "results")
+    assert "`DenseGATConv`: **missed**" in text
+
+
+def test_results_in_the_older_layout_are_withheld_with_the_command_that_replaces_them(site):
+    # A results file as the benchmarks wrote them before paired timing.
+    old = {
+        "benchmark": "convs",
+        "command": "python benchmarks/convs.py",
+        "config": {},
+        "environment": {"load_average": [5.8, 5.0, 4.0], "cpu_count": 2},
+        "tables": {"w1": [{"ours": "FeatureGATConv", "peer": "GATConv", "speedup": 38.5}]},
+    }
+    _results_file(site, "convs").write_text(json.dumps(old), encoding="utf-8")
+    results = site / "docs" / "results"
+
+    first = render.renderer_of("bench-convs-w1")(results)
+    assert first.startswith("**Withheld**")
+    assert "load average of 5.8 on 2 cores" in first
+    assert "python benchmarks/convs.py --results docs/results/benchmarks/convs.json" in first
+    assert "38.5" not in first
+    assert render.renderer_of("bench-convs-summary")(results) == (
+        "Withheld with the figures above (`benchmarks/convs.json`)."
+    )
+    assert render.renderer_of("guide-swap-cost")(results).startswith("**Withheld**")
+    # Not drawn from, so not checked against the other files either.
+    assert not any("convs.json" in p.page for p in render.contradictions(results))
+
+
+def test_the_commands_on_the_page_are_the_ones_the_notices_give():
+    text = render.renderer_of("bench-commands")(ROOT / "docs" / "results")
+    for name in ("converter", "convs", "modules", "scaling"):
+        assert f"benchmarks/{name}.py --results docs/results/benchmarks/{name}.json" in text
+    assert "--small" not in text
+
+
+# --------------------------------------------------------------------------- #
+# Benchmarks: the figures checked against each other
+# --------------------------------------------------------------------------- #
+
+
+def _timings(seconds):
+    return bench.Timings({k: list(v) for k, v in seconds.items()}, dict.fromkeys(seconds, 0))
+
+
+def _write_results(results, name, tables):
+    """A results file as `benchmarks/NAME.py --results` writes it: ``tables``
+    maps a table name to ``(subjects, [(sizes, seconds per subject per round)])``."""
+    recorder = bench.Recorder(f"{name}.py", {"small": False}, {"pairs": 7, "threads": 2})
+    for table_name, (subjects, groups) in tables.items():
+        grows = dict.fromkeys(subjects, ("B", "F"))
+        with recorder.table(table_name, subjects, grows) as table:
+            for sizes, seconds in groups:
+                names = list(seconds)
+                ratios = [(names[-1], names[0])] if len(names) > 1 else []
+                table.add_timed(sizes, _timings(seconds), ratios)
+    recorder.write(str(results / "benchmarks" / f"{name}.json"))
+
+
+def _rounds(ms, spread=0.02):
+    # Seven rounds around `ms` milliseconds, within ±spread.
+    return [ms * 1e-3 * (1 + spread * (i - 3) / 3) for i in range(7)]
+
+
+LAYER = {"layer": "toy", "step": "forward + backward of out.sum()"}
+PEER = {"layer": "peer", "step": "forward + backward of out.sum()"}
+
+
+@pytest.fixture
+def agreeing(tmp_path):
+    """Two results files whose figures agree: the same configuration (B=64,
+    F=8) in three tables, times growing with B and F."""
+    results = tmp_path / "docs" / "results"
+    subjects = {"ours": LAYER, "peer": PEER}
+    _write_results(
+        results,
+        "first",
+        {
+            "w1": (subjects, [({"B": 64, "F": 8}, {"ours": _rounds(2), "peer": _rounds(8)})]),
+            "by_f": (
+                subjects,
+                [
+                    ({"B": 64, "F": f}, {"ours": _rounds(2 * f / 8), "peer": _rounds(f)})
+                    for f in (4, 8, 16)
+                ],
+            ),
+        },
+    )
+    _write_results(
+        results,
+        "second",
+        {
+            "by_b": (
+                {"ours": LAYER},
+                [({"B": b, "F": 8}, {"ours": _rounds(b / 32)}) for b in (16, 64)],
+            )
+        },
+    )
+    return results
+
+
+def test_agreeing_figures_pass_the_check(agreeing):
+    assert render.contradictions(agreeing) == []
+    assert render.main(["--check", "--root", str(agreeing.parents[1])]) == 0
+
+
+def _set_rounds(results, name, table, sizes, subject, seconds):
+    path = results / "benchmarks" / f"{name}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    group = next(g for g in data["tables"][table]["groups"] if g["sizes"] == sizes)
+    group["ms"][subject] = bench.spread(1e3 * s for s in seconds)
+    # Keep the recorded ratios true to the edited times: only the planted
+    # contradiction should be found.
+    for label in group["ratios"]:
+        a, _, b = label.partition("/")
+        values = [x / y for x, y in zip(group["ms"][a]["values"], group["ms"][b]["values"])]
+        group["ratios"][label] = bench.spread(values)
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_a_planted_fall_with_f_fails_the_check(agreeing):
+    # ours at F=16 planted faster than at F=8, beyond both ranges.
+    _set_rounds(agreeing, "first", "by_f", {"B": 64, "F": 16}, "ours", _rounds(1))
+
+    problems = render.contradictions(agreeing)
+    growth = [p for p in problems if p.region == "growth"]
+    assert growth and all("time falls as F grows" in p.message for p in growth)
+    assert any("at F=8" in p.message and "at F=16" in p.message for p in growth)
+    assert render.main(["--check", "--root", str(agreeing.parents[1])]) == 1
+
+
+def test_a_planted_disagreement_between_tables_fails_the_check(agreeing):
+    # The same configuration, twice as slow in the second file's table only.
+    _set_rounds(agreeing, "second", "by_b", {"B": 64, "F": 8}, "ours", _rounds(4))
+
+    problems = render.contradictions(agreeing)
+    same = [p for p in problems if p.region == "same configuration"]
+    assert same, _messages(problems)
+    assert all("the ranges do not overlap" in p.message for p in same)
+    assert any("table by_b" in p.message for p in same)
+
+
+def test_a_planted_ratio_that_disagrees_between_tables_fails_the_check(agreeing):
+    # peer slower at (64, 8) in one table only: its time and the ratio disagree.
+    _set_rounds(agreeing, "first", "by_f", {"B": 64, "F": 8}, "peer", _rounds(16))
+
+    messages = _messages(render.contradictions(agreeing))
+    assert "peer / ours at B=64, F=8, 2 threads is" in messages
+
+
+def test_ranges_that_overlap_are_not_a_contradiction(agreeing):
+    # 10% slower, but the ranges (±20%) still overlap: within the spread.
+    _set_rounds(agreeing, "second", "by_b", {"B": 64, "F": 8}, "ours", _rounds(2.2, 0.2))
+    assert render.contradictions(agreeing) == []
+
+
+def test_the_benchmarks_share_configurations_for_the_check_to_compare():
+    tables = defaultdict(set)
+    for occ in render.occurrences(FIXTURES.parent):
+        tables[occ.key()].add(f"{occ.file}:{occ.table}")
+    shared = [where for where in tables.values() if len(where) > 1]
+    # W1 of the convs benchmark is in both of its scaling tables; W1 of the
+    # modules benchmark is in the B table of the scaling benchmark.
+    convs = {f"benchmarks/convs.json:{t}" for t in ("w1", "scaling_f", "scaling_b")}
+    assert any(convs <= where for where in shared)
+    assert any(
+        "benchmarks/modules.json:W1" in where and "benchmarks/scaling.json:gfa_b" in where
+        for where in shared
+    )
+
+
+def test_a_planted_contradiction_in_real_results_is_found(site):
+    results = site / "docs" / "results"
+    before = {str(p) for p in render.contradictions(results)}
+
+    def plant(data):
+        # W1's GATConv planted 100 times faster than anything the scaling tables saw.
+        group = data["tables"]["w1"]["groups"][0]
+        seconds = (
+            min(
+                v
+                for t in ("scaling_f", "scaling_b")
+                for g in data["tables"][t]["groups"]
+                for v in g["ms"].get("GATConv", {"values": []})["values"]
+            )
+            / 100
+        )
+        group["ms"]["GATConv"] = bench.spread([seconds] * 7)
+        for label in group["ratios"]:
+            a, _, b = label.partition("/")
+            values = [x / y for x, y in zip(group["ms"][a]["values"], group["ms"][b]["values"])]
+            group["ratios"][label] = bench.spread(values)
+
+    _edit(site, "convs", plant)
+    new = [p for p in render.contradictions(results) if str(p) not in before]
+    assert any(p.region == "same configuration" and "GATConv" in p.message for p in new)
     assert render.main(["--check", "--root", str(site)]) == 1
 
 

@@ -1,0 +1,171 @@
+"""The paired timing and the results files that every script in benchmarks/ shares.
+
+Nothing here times anything: ``torch.utils.benchmark.Timer`` is replaced by a
+stand-in that records the order of the measurements and returns chosen medians.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location(
+        "bench_results", ROOT / "benchmarks" / "_results.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load()
+
+
+class FakeMeasurement:
+    def __init__(self, median, warns):
+        self.median = median
+        self.has_warnings = warns
+
+
+class FakeTimer:
+    """Records each measurement; the n-th measurement of a callable returns
+    ``MEDIANS[name][n]`` seconds."""
+
+    order: list = []
+    medians: dict = {}
+    threads: list = []
+
+    def __init__(self, stmt, globals, num_threads, sub_label):
+        self.name = sub_label
+        self.fn = globals["fn"]
+        FakeTimer.threads.append(num_threads)
+
+    def blocked_autorange(self, min_run_time):
+        n = sum(1 for name in FakeTimer.order if name == self.name)
+        FakeTimer.order.append(self.name)
+        self.fn()
+        median = FakeTimer.medians[self.name][n]
+        return FakeMeasurement(median, warns=median > 1.0)
+
+
+@pytest.fixture
+def fake_timer(monkeypatch):
+    FakeTimer.order, FakeTimer.threads = [], []
+    FakeTimer.medians = {
+        "a": [0.1, 0.2, 0.1, 0.1, 0.3, 0.1, 0.1],
+        "b": [0.4, 0.4, 0.2, 0.5, 0.6, 2.0, 0.3],
+    }
+    monkeypatch.setattr(bench, "Timer", FakeTimer)
+    return FakeTimer
+
+
+def test_spread_gives_the_median_quartiles_range_and_values():
+    s = bench.spread([3.0, 1.0, 2.0, 5.0, 4.0, 7.0, 6.0])
+    assert (s["median"], s["q1"], s["q3"], s["min"], s["max"], s["n"]) == (4, 2.5, 5.5, 1, 7, 7)
+    assert s["values"] == [3.0, 1.0, 2.0, 5.0, 4.0, 7.0, 6.0]  # in the order of the rounds
+    assert bench.spread([2.0])["q1"] == bench.spread([2.0])["q3"] == 2.0
+    with pytest.raises(ValueError, match="at least one value"):
+        bench.spread([])
+
+
+def test_rounds_alternate_direction_and_ratios_are_taken_per_round(fake_timer):
+    calls = []
+    timings = bench.interleaved(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, pairs=7, threads=3
+    )
+    # A B, B A, A B, ...: a drift in the machine's speed favours neither side.
+    assert "".join(fake_timer.order) == "ab" + "baab" * 3
+    assert calls[:2] == ["a", "b"]  # one warm-up call each before the rounds
+    assert fake_timer.threads == [3, 3]  # Timer's own thread control
+    ratio = timings.ratio("b", "a")
+    assert ratio["values"] == pytest.approx([4, 2, 2, 5, 2, 20, 3])
+    assert (ratio["median"], ratio["min"], ratio["max"]) == pytest.approx((3, 2, 20))
+    assert timings.ms("a")["median"] == pytest.approx(100)
+    assert timings.warnings == {"a": 0, "b": 1}
+
+
+def test_paired_ratio_names_its_direction(fake_timer):
+    result = bench.paired_ratio(lambda: None, lambda: None)
+    assert result["b_over_a"]["median"] == pytest.approx(3)
+    assert result["a_ms"]["median"] == pytest.approx(100)
+    assert (result["pairs"], result["threads"]) == (7, 2)
+
+
+def test_fewer_than_seven_pairs_are_refused(fake_timer):
+    with pytest.raises(ValueError, match=r"pairs must be at least 7 \(got 6\)"):
+        bench.interleaved({"a": lambda: None}, pairs=6)
+    with pytest.raises(ValueError, match=r"threads must be positive \(got 0\)"):
+        bench.interleaved({"a": lambda: None}, threads=0)
+    assert fake_timer.order == []
+
+
+def test_the_command_line_refuses_too_few_pairs(capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    with pytest.raises(SystemExit):
+        bench.timing_of(parser, parser.parse_args(["--pairs", "3"]))
+    assert "--pairs must be at least 7 (got 3)" in capsys.readouterr().err
+    args = parser.parse_args(["--threads", "1"])
+    args.small = True
+    assert bench.timing_of(parser, args) == {
+        "pairs": 7,
+        "threads": 1,
+        "min_run_time": bench.SMALL_MIN_RUN_TIME,
+    }
+
+
+@pytest.mark.parametrize(("load", "noisy"), [(0.2, False), (9.0, True)])
+def test_a_table_measured_under_load_is_marked_noisy(
+    fake_timer, monkeypatch, tmp_path, load, noisy
+):
+    monkeypatch.setattr(bench.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(bench, "cores", lambda: 4)
+    recorder = bench.Recorder("toy.py", {"small": True}, {"pairs": 7, "threads": 2})
+    subjects = {"a": {"impl": "a"}, "b": {"impl": "b"}}
+    with recorder.table("t", subjects, {"a": ("B",)}) as table:
+        timings = bench.interleaved({"a": lambda: None, "b": lambda: None})
+        table.add_timed({"B": 8}, timings, [("b", "a")], extra=1)
+    recorder.write(str(tmp_path / "toy.json"))
+
+    data = json.loads((tmp_path / "toy.json").read_text())
+    assert data["schema"] == bench.SCHEMA
+    assert data["timing"]["pairs"] == 7 and "blocked_autorange" in data["timing"]["method"]
+    record = data["tables"]["t"]
+    assert record["noisy"] is noisy
+    assert record["cpu_count"] == 4 and record["threads"] == 2
+    for when in ("load_before", "load_after"):
+        assert record[when]["load_average"] == [load] * 3
+        # This process's own CPU use is taken out of the load average.
+        assert record[when]["others"] == pytest.approx(max(0.0, load - record[when]["own_cpu"]))
+    assert record["subjects"]["a"] == {"what": {"impl": "a"}, "grows_with": ["B"]}
+    group = record["groups"][0]
+    assert group["sizes"] == {"B": 8} and group["extra"] == 1
+    assert group["ratios"]["b/a"]["median"] == pytest.approx(3)
+
+
+def test_an_interrupted_run_writes_its_open_table_whole(fake_timer, tmp_path):
+    recorder = bench.Recorder("toy.py", {}, {"pairs": 7, "threads": 2})
+    with pytest.raises(KeyboardInterrupt):
+        with recorder.table("t", {"a": {}}) as table:
+            table.add_timed({"B": 1}, bench.interleaved({"a": lambda: None}))
+            recorder.write(str(tmp_path / "toy.json"), interrupted=True)
+            raise KeyboardInterrupt
+    data = json.loads((tmp_path / "toy.json").read_text())
+    assert data["interrupted"] is True
+    assert {"load_after", "noisy", "seconds"} <= set(data["tables"]["t"])
+
+
+def test_subjects_must_be_declared(fake_timer):
+    recorder = bench.Recorder("toy.py", {}, {"pairs": 7, "threads": 2})
+    with recorder.table("t", {"a": {}}) as table:
+        timings = bench.interleaved({"a": lambda: None, "b": lambda: None})
+        with pytest.raises(ValueError, match=r"subjects not declared for this table: \['b'\]"):
+            table.add_timed({"B": 1}, timings)
