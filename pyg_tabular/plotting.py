@@ -93,6 +93,8 @@ def plot_anytime(
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(8.0, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    finals: list[float] = []
+    interpolated = False
     for index, name in enumerate(dict.fromkeys(r.model for r in results)):
         color = colors[index % len(colors)]
         label: str | None = name
@@ -103,9 +105,12 @@ def plot_anytime(
                     continue
                 step = run.train_seconds / len(run.history)
                 clock, style = [step * (i + 1) for i in range(len(run.history))], "--"
+                interpolated = True
+            best = _best_so_far(run.history, mode)
+            finals.append(best[-1])
             axis.step(
                 clock,
-                _best_so_far(run.history, mode),
+                best,
                 where="post",
                 color=color,
                 linestyle=style,
@@ -114,8 +119,20 @@ def plot_anytime(
                 label=label,
             )
             label = None  # one legend entry per model
+    if len(finals) > 1 and max(finals) > min(finals):
+        # Frame the race near the end: a model's first epochs can sit far
+        # above every final value and flatten the differences that matter.
+        low, high = min(finals), max(finals)
+        margin = high - low
+        if mode == "max":
+            axis.set_ylim(low - margin, high + 0.25 * margin)
+        else:
+            axis.set_ylim(low - 0.25 * margin, high + margin)
     axis.set_xscale("log")
-    axis.set_xlabel("seconds of training (validation included)")
+    axis.set_xlabel(
+        "seconds of training (validation included)"
+        + ("; dashed: epochs spread evenly over the run's seconds" if interpolated else "")
+    )
     axis.set_ylabel(f"best validation {metric} so far")
     axis.grid(alpha=0.3, which="both")
     if axis.get_lines():

@@ -1,6 +1,5 @@
 """The docs' generated regions agree with the results files they come from."""
 
-import csv
 import importlib.util
 import json
 import re
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pyg_tabular.compare.report import summarize
+from pyg_tabular.compare.report import RunLog
 from pyg_tabular.run_result import RunResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -433,7 +432,7 @@ def test_a_planted_contradiction_in_real_results_is_found(site):
 # --------------------------------------------------------------------------- #
 
 
-def _run(model, seed, rmse, seconds, rows_per_second, added):
+def _run(model, seed, rmse, seconds, rows_per_second, added, stopped_by="patience"):
     return RunResult(
         model=model,
         seed=seed,
@@ -442,20 +441,26 @@ def _run(model, seed, rmse, seconds, rows_per_second, added):
         seconds_per_epoch=seconds,
         rows_per_second=rows_per_second,
         epochs_run=3,
+        history=[rmse + 0.1, rmse, rmse + 0.05],
         peak_mb=400 + added,
         added_mb=added,
+        stopped_by=stopped_by,
+        train_seconds=3 * seconds,
+        best_epoch=2,
+        elapsed=[seconds, 2 * seconds, 3 * seconds],
     )
 
 
-def _write_experiment(results, name, runs):
-    # The same rows and columns as `pyg-tabular compare` writes to results.csv.
-    rows = summarize(runs)
-    folder = results / "experiments" / name
-    folder.mkdir(parents=True)
-    with open(folder / "results.csv", "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+def _write_experiment(results, name, runs, folder="experiments", budget=90.0):
+    # What `pyg-tabular compare --out` leaves: runs.csv, config.json and the plot.
+    out = results / folder / name
+    out.mkdir(parents=True)
+    log = RunLog(out / "runs.csv")
+    for run in runs:
+        log.append(run)
+    config = {"epochs": 500, "time_budget": budget, "batch_size": 256, "patience": 10}
+    (out / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (out / "anytime.png").write_bytes(b"\x89PNG")
 
 
 @pytest.fixture
@@ -473,23 +478,88 @@ def experiments(tmp_path):
     return results
 
 
-def test_exp_table_renders_the_compare_csv(experiments):
+def test_exp_table_is_the_summary_of_the_runs(experiments):
     text = render.renderer_of("exp-table:toy")(experiments)
     lines = text.splitlines()
     header = "| model | seeds | rmse | epochs | best epoch | stopped by | converged | params |"
     assert header in text
     best = next(line for line in lines if line.startswith("| feature-gat-1head |"))
-    assert "**0.4750 ± 0.0071**" in best
+    assert "**0.4750 ± 0.0071** | 3 | 2 | patience 2 | yes |" in best
     assert not any("**" in line for line in lines if line.startswith("| gatconv |"))
+    # Rows in the scripts' order, whatever order the runs ended in.
+    order = [
+        line.split(" | ")[0][2:] for line in lines if line.startswith("| ") and "---" not in line
+    ]
+    assert order[1:] == ["feature-gat-1head", "feature-diff-split", "gatconv", "mlp"]
 
 
-def test_exp_summary_ranges_come_from_the_csv(experiments):
+def test_exp_summary_ranges_come_from_the_runs(experiments):
     text = render.renderer_of("exp-summary")(experiments)
     # gatconv s/epoch over ours: 1.0 / 0.25 and 1.0 / 0.5; rows/s: 10x and 4x.
     assert "train 2.00–4.00× faster per epoch" in text
     assert "predict 4.00–10.0× more rows per second" in text
     assert "add 8–20 MiB of memory where `gatconv` adds 80 MiB" in text
-    assert "| toy | rmse | feature-gat-1head 0.4750 ± 0.0071 | 0.4850 ± 0.0071 |" in text
+    # Both seeds 0.01 better: a zero-width interval that excludes zero.
+    row = "| toy | rmse | 0.4750 ± 0.0071 | 0.4850 ± 0.0071 | -0.0100 [-0.0100, -0.0100] |"
+    assert row + " feature-gat-1head beats gatconv |" in text
+
+
+def test_exp_paired_gives_the_interval_and_the_verdict_of_the_library(experiments):
+    from pyg_tabular.run_result import verdict
+
+    text = render.renderer_of("exp-paired:toy")(experiments)
+    runs = RunLog(experiments / "experiments" / "toy" / "runs.csv").read()
+    for other in ("gatconv", "mlp", "feature-diff-split"):
+        sentence, _ = verdict(runs, "feature-gat-1head", other, "rmse", "min")
+        assert f"| {other} | " in text and sentence in text
+    assert "Our best layer here, `feature-gat-1head`" in text and "2 seeds" in text
+
+
+def test_unconverged_runs_make_an_equal_budget_verdict(tmp_path):
+    results = tmp_path / "docs" / "results"
+    runs = []
+    for seed, noise in enumerate((0.0, 0.02, -0.01)):
+        runs += [
+            _run("feature-gat", seed, 0.45 + noise, 0.2, 10_000, 8),
+            _run("tabm", seed, 0.55 + noise, 9.0, 1_000, 80, stopped_by="time"),
+        ]
+    _write_experiment(results, "toy", runs)
+    text = render.renderer_of("exp-paired:toy")(results)
+    assert "at equal budget, feature-gat beats tabm (tabm unconverged)" in text
+    table = render.renderer_of("exp-table:toy")(results)
+    assert "| time 3 | no |" in next(line for line in table.splitlines() if "| tabm |" in line)
+
+
+def test_converged_regions_read_their_own_folder(experiments):
+    with pytest.raises(render.MissingResults, match="converged/toy/runs.csv is missing"):
+        render.renderer_of("exp-converged-table:toy")(experiments)
+    runs = [_run("feature-gat", seed, 0.40 + seed * 0.01, 0.2, 10_000, 8) for seed in (0, 1)]
+    runs += [_run("gatconv", seed, 0.41 + seed * 0.02, 1.0, 1_000, 80) for seed in (0, 1)]
+    _write_experiment(experiments, "toy", runs, folder="converged", budget=1800.0)
+    text = render.renderer_of("exp-converged-table:toy")(experiments)
+    assert "| feature-gat | 2 | **0.4050 ± 0.0071** |" in text
+    settings = render.renderer_of("exp-converged-settings:toy")(experiments)
+    assert "each run until its patience stopped it, capped at 1800 s of training" in settings
+    assert "patience 10 epochs" in settings
+    assert "feature-gat ties with gatconv" in render.renderer_of("exp-converged-paired:toy")(
+        experiments
+    )
+
+
+def test_the_anytime_plot_must_exist(experiments):
+    text = render.renderer_of("exp-anytime:toy")(experiments)
+    assert "(results/experiments/toy/anytime.png)" in text
+    (experiments / "experiments" / "toy" / "anytime.png").unlink()
+    with pytest.raises(render.MissingResults, match="experiments/toy/anytime.png is missing"):
+        render.renderer_of("exp-anytime:toy")(experiments)
+
+
+def test_the_aggregation_notes_are_the_librarys():
+    from pyg_tabular.compare.report import AGGREGATION
+
+    text = render.renderer_of("exp-aggregation")(Path("."))
+    for column, how in AGGREGATION.items():
+        assert f"- **{column}**: {how}." in text
 
 
 def test_exp_table_of_a_missing_dataset_is_reported(experiments, tmp_path):
@@ -500,7 +570,7 @@ def test_exp_table_of_a_missing_dataset_is_reported(experiments, tmp_path):
     )
     problems = render.check(tmp_path)
     assert [p.region for p in problems] == ["exp-table:nowhere"]
-    assert "experiments/nowhere/results.csv is missing" in problems[0].message
+    assert "experiments/nowhere/runs.csv is missing" in problems[0].message
 
 
 def test_guides_without_experiments_say_so(tmp_path):
@@ -530,32 +600,35 @@ def _estimator_defaults(results, california, adult):
     (folder / "sweep.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def test_exp_targets_read_met_or_missed_from_the_results(tmp_path):
+def test_exp_targets_read_paired_verdicts_from_the_runs(tmp_path):
     results = tmp_path / "docs" / "results"
     runs = []
-    for seed in (0, 1):
-        # ours 0.45 ± 0.007; gatconv clearly worse; gatv2conv within one std;
-        # transformerconv clearly better. FT-Transformer worse, TabM better.
+    for seed, noise in enumerate((0.0, 0.01, -0.005)):
+        # ours; gatconv clearly worse every seed; gatv2conv worse on average
+        # but not every seed (a tie); transformerconv clearly better.
+        # FT-Transformer worse, TabM clearly better.
         runs += [
-            _run("feature-gat", seed, 0.45 + seed * 0.01, 0.2, 10_000, 8),
-            _run("gatconv", seed, 0.50 + seed * 0.01, 1.0, 1_000, 80),
-            _run("gatv2conv", seed, 0.452 + seed * 0.01, 1.0, 1_000, 80),
-            _run("transformerconv", seed, 0.40 + seed * 0.01, 1.0, 1_000, 80),
-            _run("ft-transformer", seed, 0.47 + seed * 0.01, 1.0, 1_000, 80),
-            _run("tabm", seed, 0.30 + seed * 0.01, 1.0, 1_000, 80),
+            _run("feature-gat", seed, 0.45 + noise, 0.2, 10_000, 8),
+            _run("gatconv", seed, 0.50 + noise, 1.0, 1_000, 80),
+            _run("gatv2conv", seed, 0.452 + (-noise if seed else 0.004), 1.0, 1_000, 80),
+            _run("transformerconv", seed, 0.40 + noise, 1.0, 1_000, 80),
+            _run("ft-transformer", seed, 0.47 + noise, 1.0, 1_000, 80),
+            _run("tabm", seed, 0.30 + noise, 1.0, 1_000, 80),
         ]
     _write_experiment(results, "california", runs)
     _estimator_defaults(results, "0.4650", "0.8600")
     text = render.renderer_of("exp-targets")(results)
     rows = {line.split(" | ")[0].lstrip("| "): line for line in text.splitlines()}
-    assert "feature-gat 0.4550 ± 0.0071" in rows["best of ours on california: rmse ≤ 0.46"]
-    assert rows["best of ours on california: rmse ≤ 0.46"].endswith("| **met** |")
+    best = rows["best of ours on california (equal budget): rmse ≤ 0.46"]
+    assert "feature-gat 0.4517 ± 0.0076" in best and best.endswith("| **met** |")
     beats = rows[
-        "california: our best layer beats gatconv, gatv2conv, transformerconv by more than one std"
+        "california (equal budget): our best layer beats gatconv, gatv2conv, transformerconv"
     ]
-    assert "beats gatconv 0.5050 ± 0.0071" in beats
-    assert "beats gatv2conv 0.4570 ± 0.0071 (within one std)" in beats
-    assert "loses to transformerconv" in beats and beats.endswith("| **missed** |")
+    assert "feature-gat beats gatconv, Δ -0.0500 [-0.0500, -0.0500]" in beats
+    assert "feature-gat ties with gatv2conv" in beats
+    assert "feature-gat loses to transformerconv" in beats and beats.endswith("| **missed** |")
+    # No converged folder: no converged rows.
+    assert not any("(converged)" in name for name in rows)
     assert "adult: not run" in text and "0 of 4" in text
     estimator = rows["default estimator on california: rmse ≤ 0.47"]
     assert "0.4650 over 1 seed(s), longest fit 500 s" in estimator and "**met**" in estimator

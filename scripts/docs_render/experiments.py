@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from pyg_tabular.compare.metrics import monitor_of
+from pyg_tabular.compare.report import AGGREGATION, RunLog, summarize
+from pyg_tabular.run_result import PairedDifference, RunResult, unconverged
+from pyg_tabular.run_result import verdict as paired_verdict
 
 from .registry import MissingResults, family, region
 from .text import markdown_table, mib, span, verdict
@@ -30,6 +37,8 @@ def load_json(results: Path, relative: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- #
 
 EXPERIMENTS = "experiments"
+#: Every run trained until its patience stopped it (capped by a long budget).
+CONVERGED = "converged"
 #: The models built on this library's layers; the rest are the peers.
 OUR_MODELS = (
     "feature-gat",
@@ -41,6 +50,20 @@ OUR_MODELS = (
     "advanced-graph-feature-layer",
 )
 PEER = "gatconv"
+#: The order of the tables' rows (the order ``scripts/experiments.sh`` names them).
+MODEL_ORDER = (
+    "feature-gat",
+    "feature-gat-1head",
+    "feature-diff-split",
+    "feature-diff-split-groups",
+    "gatconv",
+    "gatv2conv",
+    "transformerconv",
+    "ft-transformer",
+    "tabm",
+    "mlp",
+    "hgb",
+)
 #: The dataset `pyg-tabular compare` runs without ``--dataset``.
 DEFAULT_DATASET = "breast_cancer"
 NO_EXPERIMENTS = "No experiment results are recorded yet."
@@ -48,18 +71,32 @@ NO_EXPERIMENTS = "No experiment results are recorded yet."
 
 @dataclass
 class Dataset:
+    """One ``pyg-tabular compare`` folder, read from its ``runs.csv``: the
+    tables are summarised from the runs themselves, and verdicts are paired
+    over the seeds."""
+
     name: str
-    rows: list[dict[str, str]]
+    runs: list[RunResult]
+    folder: str = EXPERIMENTS
 
     @property
-    def metrics(self) -> list[str]:
-        skip = {"model", "seeds", "params", "s/epoch", "infer rows/s", "peak MiB", "added MiB"}
-        return [c for c in self.rows[0] if c not in skip]
+    def kind(self) -> str:
+        metrics = self.runs[0].metrics
+        if "rmse" in metrics:
+            return "regression"
+        return "binary" if "auc" in metrics else "multiclass"
 
     @property
     def monitor(self) -> tuple[str, bool]:
         """The metric early stopping follows, and whether higher is better."""
-        return ("rmse", False) if "rmse" in self.metrics else ("accuracy", True)
+        monitor, mode = monitor_of(self.kind)
+        return monitor, mode == "max"
+
+    @cached_property
+    def rows(self) -> list[dict[str, str]]:
+        order = {name: i for i, name in enumerate(MODEL_ORDER)}
+        rows = [{k: str(v) for k, v in row.items()} for row in summarize(self.runs, self.kind)]
+        return sorted(rows, key=lambda r: order.get(r["model"], len(order)))
 
     def model(self, name: str) -> dict[str, str] | None:
         return next((r for r in self.rows if r["model"] == name), None)
@@ -75,6 +112,14 @@ class Dataset:
         higher = self.monitor[1]
         return max(rows, key=lambda r: self.score(r)[0] if higher else -self.score(r)[0])
 
+    def verdict(self, a: str, b: str) -> tuple[str, PairedDifference]:
+        """:func:`pyg_tabular.run_result.verdict` of :obj:`a` against :obj:`b`."""
+        monitor, higher = self.monitor
+        return paired_verdict(self.runs, a, b, monitor, "max" if higher else "min")
+
+    def unconverged(self, name: str) -> bool:
+        return unconverged(self.runs, name)
+
 
 def mean_std(text: str) -> tuple[float, float]:
     mean, _, std = text.partition("±")
@@ -85,28 +130,32 @@ def number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def load_dataset(results: Path, name: str) -> Dataset:
-    path = results / EXPERIMENTS / name / "results.csv"
+def load_dataset(results: Path, name: str, folder: str = EXPERIMENTS) -> Dataset:
+    relative = f"{folder}/{name}/runs.csv"
+    path = results / relative
     if not path.is_file():
-        raise MissingResults(f"results file {EXPERIMENTS}/{name}/results.csv is missing")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    if not rows:
-        raise MissingResults(f"results file {EXPERIMENTS}/{name}/results.csv is empty")
-    return Dataset(name, rows)
+        raise MissingResults(f"results file {relative} is missing")
+    runs = RunLog(path).read()
+    if not runs:
+        raise MissingResults(f"results file {relative} is empty")
+    return Dataset(name, runs, folder)
 
 
-def datasets(results: Path) -> list[Dataset]:
-    folder = results / EXPERIMENTS
-    if not folder.is_dir():
+def datasets(results: Path, folder: str = EXPERIMENTS) -> list[Dataset]:
+    root = results / folder
+    if not root.is_dir():
         return []
-    names = sorted(p.parent.name for p in folder.glob("*/results.csv"))
-    return [load_dataset(results, name) for name in names]
+    names = sorted(p.parent.name for p in root.glob("*/runs.csv"))
+    return [load_dataset(results, name, folder) for name in names]
 
 
-@family("exp-table")
-def exp_table(results: Path, name: str) -> str:
-    dataset = load_dataset(results, name)
+def _interval(difference: PairedDifference) -> str:
+    if math.isnan(difference.low):
+        return f"{difference.mean:+.4f} (one seed)"
+    return f"{difference.mean:+.4f} [{difference.low:+.4f}, {difference.high:+.4f}]"
+
+
+def _table(dataset: Dataset) -> str:
     columns = list(dataset.rows[0])
     best = dataset.best(r["model"] for r in dataset.rows)
     monitor = dataset.monitor[0]
@@ -119,8 +168,82 @@ def exp_table(results: Path, name: str) -> str:
     direction = "lower" if not dataset.monitor[1] else "higher"
     return (
         f"{monitor} on the test split, mean ± std over seeds ({direction} is better; the "
-        "best in bold):\n\n" + markdown_table(columns, body)
+        "best in bold), with how every run ended (see "
+        "[How the columns are aggregated](#how-the-columns-are-aggregated)):\n\n"
+        + markdown_table(columns, body)
     )
+
+
+@family("exp-table")
+def exp_table(results: Path, name: str) -> str:
+    return _table(load_dataset(results, name))
+
+
+@family("exp-converged-table")
+def exp_converged_table(results: Path, name: str) -> str:
+    return _table(load_dataset(results, name, CONVERGED))
+
+
+def _anytime(results: Path, name: str, folder: str) -> str:
+    relative = f"{folder}/{name}/anytime.png"
+    if not (results / relative).is_file():
+        raise MissingResults(f"results file {relative} is missing")
+    return (
+        f"![Anytime view of {name}: the best validation metric so far against the seconds of "
+        f"training, every model and seed](results/{relative})"
+    )
+
+
+@family("exp-anytime")
+def exp_anytime(results: Path, name: str) -> str:
+    return _anytime(results, name, EXPERIMENTS)
+
+
+@family("exp-converged-anytime")
+def exp_converged_anytime(results: Path, name: str) -> str:
+    return _anytime(results, name, CONVERGED)
+
+
+@region("exp-aggregation")
+def exp_aggregation(results: Path) -> str:
+    return "\n".join(f"- **{column}**: {how}." for column, how in AGGREGATION.items())
+
+
+def _paired_rows(dataset: Dataset, ours: str) -> list[list[str]]:
+    body = []
+    for row in dataset.rows:
+        if row["model"] == ours:
+            continue
+        sentence, difference = dataset.verdict(ours, row["model"])
+        body.append([row["model"], _interval(difference), sentence])
+    return body
+
+
+def _paired_section(dataset: Dataset) -> str:
+    best = dataset.best(OUR_MODELS)
+    if best is None:
+        return "None of our layers ran on this table."
+    monitor, higher = dataset.monitor
+    header = ["against", f"Δ {monitor} of {best['model']} [95% interval]", "verdict"]
+    seeds = max(
+        len({r.seed for r in dataset.runs if r.model == m}) for m in OUR_MODELS if dataset.model(m)
+    )
+    return (
+        f"Our best layer here, `{best['model']}`, against every other model, paired over "
+        f"the {seeds} seeds (a Student-t 95% interval over {seeds} paired differences; "
+        f"{'higher' if higher else 'lower'} is better; a win or a loss needs the interval to "
+        "exclude zero):\n\n" + markdown_table(header, _paired_rows(dataset, best["model"]))
+    )
+
+
+@family("exp-paired")
+def exp_paired(results: Path, name: str) -> str:
+    return _paired_section(load_dataset(results, name))
+
+
+@family("exp-converged-paired")
+def exp_converged_paired(results: Path, name: str) -> str:
+    return _paired_section(load_dataset(results, name, CONVERGED))
 
 
 @region("exp-summary")
@@ -142,18 +265,15 @@ def exp_summary(results: Path) -> str:
         best = d.best(OUR_MODELS)
         if best is None:
             continue
-        (mean, std), (peer_mean, peer_std) = d.score(best), d.score(peer)
-        higher = d.monitor[1]
-        beats = mean > peer_mean if higher else mean < peer_mean
-        close = abs(mean - peer_mean) <= max(std, peer_std)
-        answer = ("yes" if beats else "**no**") + (" (within one std)" if close else "")
+        sentence, difference = d.verdict(best["model"], PEER)
         body.append(
             [
                 d.name,
                 d.monitor[0],
-                f"{best['model']} {best[d.monitor[0]]}",
+                best[d.monitor[0]],
                 peer[d.monitor[0]],
-                answer,
+                _interval(difference),
+                sentence,
             ]
         )
     lines = []
@@ -164,7 +284,7 @@ def exp_summary(results: Path) -> str:
             f"and add {span(ours_added, mib)} MiB of memory where `{PEER}` adds "
             f"{span(peer_added, mib)} MiB."
         )
-    header = ["dataset", "metric", "our best layer", PEER, f"beats {PEER}?"]
+    header = ["dataset", "metric", "our best layer", PEER, "paired Δ [95% interval]", "verdict"]
     return "\n\n".join([*lines, markdown_table(header, body)])
 
 
@@ -178,100 +298,105 @@ SWEEP = "sweep"
 ESTIMATOR_DEFAULTS = "estimator_defaults"
 
 
-def _config(results: Path, name: str) -> dict[str, Any]:
-    path = results / EXPERIMENTS / name / "config.json"
+def _config(results: Path, name: str, folder: str = EXPERIMENTS) -> dict[str, Any]:
+    path = results / folder / name / "config.json"
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def _budget_text(config: dict[str, Any]) -> str:
+def _budget_text(config: dict[str, Any], folder: str = EXPERIMENTS) -> str:
     budget = config.get("time_budget")
+    if folder == CONVERGED:
+        cap = f", capped at {budget:g} s of training" if budget else ""
+        return f"each run until its patience stopped it{cap}"
     return f"{budget:g} s of training per model and seed" if budget else "no time budget"
 
 
-def _better(d: Dataset, a: tuple[float, float], b: tuple[float, float]) -> bool:
-    return a[0] > b[0] if d.monitor[1] else a[0] < b[0]
+def _judged(sentence: str) -> tuple[bool, bool]:
+    # (a clear win, a clear loss) of a verdict sentence.
+    return " beats " in sentence, " loses to " in sentence
 
 
-def _margin(d: Dataset, ours: dict[str, str], peer: dict[str, str]) -> tuple[bool, bool]:
-    """Whether ours is better than peer, and whether by more than one seed std
-    (the larger of the two)."""
-    a, b = d.score(ours), d.score(peer)
-    return _better(d, a, b), abs(a[0] - b[0]) > max(a[1], b[1])
+def _conv_rows(
+    found: dict[str, Dataset], folder_label: str, tables: Iterable[str] = FULL_TABLES
+) -> list[list[str]]:
+    body = []
+    for name in tables:
+        d = found.get(name)
+        best = d.best(OUR_MODELS) if d else None
+        target = f"{name} ({folder_label}): our best layer beats {', '.join(PYG_CONVS)}"
+        if d is None or best is None:
+            body.append([target, "not run", "–"])
+            continue
+        cells, met, equal_budget = [], True, False
+        for conv in PYG_CONVS:
+            if d.model(conv) is None:
+                cells.append(f"{conv} not run")
+                met = False
+                continue
+            sentence, difference = d.verdict(best["model"], conv)
+            met &= _judged(sentence)[0]
+            equal_budget |= sentence.startswith("at equal budget")
+            cells.append(f"{sentence}, Δ {_interval(difference)}")
+        outcome = verdict(met) + (" at equal budget" if equal_budget else "")
+        body.append([target, f"{best['model']} {best[d.monitor[0]]}: " + "; ".join(cells), outcome])
+    return body
 
 
 @region("exp-targets")
 def exp_targets(results: Path) -> str:
     found = {d.name: d for d in datasets(results) if d.name in FULL_TABLES}
+    converged = {d.name: d for d in datasets(results, CONVERGED) if d.name in FULL_TABLES}
     if not found:
         return NO_EXPERIMENTS
     body = []
     thresholds = {"california": ("rmse", 0.46), "adult": ("accuracy", 0.865)}
     for name, (metric, limit) in thresholds.items():
-        d = found.get(name)
-        best = d.best(OUR_MODELS) if d else None
-        if d is None or best is None:
-            body.append([f"best of ours on {name}: {metric} {limit}", "not run", "not measured"])
-            continue
-        mean = d.score(best)[0]
-        met = mean <= limit if metric == "rmse" else mean >= limit
-        sign = "≤" if metric == "rmse" else "≥"
-        body.append(
-            [
-                f"best of ours on {name}: {metric} {sign} {limit}",
-                f"{best['model']} {best[metric]} ({_budget_text(_config(results, name))})",
-                verdict(met),
-            ]
-        )
-    for name in FULL_TABLES:
-        d = found.get(name)
-        best = d.best(OUR_MODELS) if d else None
-        if d is None or best is None:
-            body.append([f"{name}: our best layer beats {', '.join(PYG_CONVS)}", "not run", "–"])
-            continue
-        cells, met = [], True
-        for conv in PYG_CONVS:
-            peer = d.model(conv)
-            if peer is None:
-                cells.append(f"{conv} not run")
-                met = False
+        for label, tables, folder in (
+            ("equal budget", found, EXPERIMENTS),
+            ("converged", converged, CONVERGED),
+        ):
+            d = tables.get(name)
+            best = d.best(OUR_MODELS) if d else None
+            sign = "≤" if metric == "rmse" else "≥"
+            target = f"best of ours on {name} ({label}): {metric} {sign} {limit}"
+            if d is None or best is None:
+                if label == "equal budget":
+                    body.append([target, "not run", "not measured"])
                 continue
-            better, clear = _margin(d, best, peer)
-            met &= better and clear
-            how = "beats" if better else "loses to"
-            cells.append(
-                f"{how} {conv} {peer[d.monitor[0]]}" + ("" if clear else " (within one std)")
-            )
-        body.append(
-            [
-                f"{name}: our best layer beats {', '.join(PYG_CONVS)} by more than one std",
-                f"{best['model']} {best[d.monitor[0]]}: " + "; ".join(cells),
-                verdict(met),
-            ]
-        )
+            mean = d.score(best)[0]
+            met = mean <= limit if metric == "rmse" else mean >= limit
+            budget = _budget_text(_config(results, name, folder), folder)
+            body.append([target, f"{best['model']} {best[metric]} ({budget})", verdict(met)])
+    body += _conv_rows(found, "equal budget")
+    # Only the tables that were run to convergence (a GPU-free budget runs one).
+    body += _conv_rows(converged, "converged", [n for n in FULL_TABLES if n in converged])
     wins, cells = 0, []
     for name in FULL_TABLES:
         d = found.get(name)
         best = d.best(OUR_MODELS) if d else None
-        peers = [d.model(p) for p in DEEP_PEERS] if d else []
-        if d is None or best is None or any(p is None for p in peers):
+        if d is None or best is None or any(d.model(p) is None for p in DEEP_PEERS):
             cells.append(f"{name}: not run")
             continue
-        # Matching: better, or within one std of the peer.
-        matched = all(_margin(d, best, p)[0] or not _margin(d, best, p)[1] for p in peers)
+        sentences = [d.verdict(best["model"], p)[0] for p in DEEP_PEERS]
+        # Matching: no clear loss against either peer.
+        matched = not any(_judged(s)[1] for s in sentences)
         wins += matched
-        cells.append(f"{name}: {'matches or beats both' if matched else 'does not'}")
+        cells.append(f"{name}: " + "; ".join(sentences))
     body.append(
         [
-            "ours matches or beats FT-Transformer and TabM at equal wall-clock on ≥ 2 of 4 tables",
+            "ours matches or beats FT-Transformer and TabM at equal wall-clock on ≥ 2 of 4 tables "
+            "(no paired loss)",
             f"{wins} of 4 ({'; '.join(cells)})",
-            verdict(wins >= 2),
+            verdict(wins >= 2) + " at equal budget",
         ]
     )
     try:
         body.extend(_estimator_target_rows(results))
     except MissingResults as error:
         body.append(["default estimators: California ≤ 0.47, Adult ≥ 0.865", str(error), "–"])
-    return markdown_table(["target", "measured (mean ± std over seeds)", "verdict"], body)
+    return markdown_table(
+        ["target", "measured (mean ± std; paired Δ [95% interval])", "verdict"], body
+    )
 
 
 def _read_csv(results: Path, relative: str) -> list[dict[str, str]]:
@@ -372,14 +497,14 @@ def exp_published(results: Path) -> str:
     return markdown_table(header, body) + f"\n\nPublished: {published['source']}."
 
 
-@family("exp-settings")
-def exp_settings(results: Path, name: str) -> str:
-    config = _config(results, name)
+def _settings(results: Path, name: str, folder: str) -> str:
+    config = _config(results, name, folder)
     if not config:
-        raise MissingResults(f"results file {EXPERIMENTS}/{name}/config.json is missing")
+        raise MissingResults(f"results file {folder}/{name}/config.json is missing")
     parts = [
         f"{config.get('epochs')} epochs at most",
-        _budget_text(config),
+        _budget_text(config, folder),
+        f"patience {config.get('patience', 10)} epochs",
         f"batch size {config.get('batch_size')}",
         f"{config.get('numeric_embedding', 'linear')} numeric embedding",
     ]
@@ -388,6 +513,16 @@ def exp_settings(results: Path, name: str) -> str:
     else:
         parts.append("the full table")
     return "Settings: " + ", ".join(parts) + "."
+
+
+@family("exp-settings")
+def exp_settings(results: Path, name: str) -> str:
+    return _settings(results, name, EXPERIMENTS)
+
+
+@family("exp-converged-settings")
+def exp_converged_settings(results: Path, name: str) -> str:
+    return _settings(results, name, CONVERGED)
 
 
 # --------------------------------------------------------------------------- #
@@ -401,18 +536,10 @@ def readme_compare_default(results: Path) -> str:
         dataset = load_dataset(results, DEFAULT_DATASET)
     except MissingResults:
         return NO_EXPERIMENTS
-    seconds = None
-    log = results / EXPERIMENTS / DEFAULT_DATASET / "runs.csv"
-    if log.is_file():
-        with open(log, newline="", encoding="utf-8") as handle:
-            seconds = sum(
-                float(r["seconds_per_epoch"]) * int(r["epochs_run"]) for r in csv.DictReader(handle)
-            )
+    seconds = sum(r.train_seconds or r.seconds_per_epoch * r.epochs_run for r in dataset.runs)
     columns = list(dataset.rows[0])
     text = markdown_table(columns, ([r[c] for c in columns] for r in dataset.rows))
-    if seconds is not None:
-        text += f"\n\nTraining all runs took about {seconds / 60:.0f} min (epochs × s/epoch)."
-    return text
+    return text + f"\n\nTraining all runs took about {seconds / 60:.0f} min."
 
 
 @region("guide-estimator-numbers")
