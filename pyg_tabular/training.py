@@ -302,9 +302,9 @@ def make_lr_scheduler(
 def _swap_parameters(model: nn.Module, averaged: AveragedModel) -> None:
     # Exchanges the model's weights with the average's, in place: the
     # optimizer, DDP and the caller's closures keep the same tensors.
-    pairs = list(zip(model.parameters(), averaged.module.parameters()))
+    pairs: list[tuple[Tensor, Tensor]] = list(zip(model.parameters(), averaged.module.parameters()))
     if averaged.use_buffers:
-        pairs += list(zip(model.buffers(), averaged.module.buffers()))
+        pairs += zip(model.buffers(), averaged.module.buffers())
     with torch.no_grad():
         for own, average in pairs:
             kept = own.detach().clone()
