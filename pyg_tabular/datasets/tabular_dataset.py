@@ -345,11 +345,21 @@ class TabularDataset(ColumnSchema, Dataset):
             raise ValueError(f"split must be one of {SPLITS} or None (got {split!r})")
         return self.split_index[split]
 
-    def fit_bins(self, n_bins: int = 48, split: str | None = "train") -> list[Tensor]:
-        r"""Quantile bin edges of each standardized numeric column over the
-        rows of :obj:`split`, for a piecewise-linear numeric embedding
-        (:func:`~pyg_tabular.nn.models.fit_bins`). Fit on the training rows
-        only, as the standardization was.
+    def fit_bins(
+        self,
+        n_bins: int = 48,
+        split: str | None = "train",
+        *,
+        target_aware: bool = False,
+        tree_kwargs: dict[str, Any] | None = None,
+    ) -> list[Tensor]:
+        r"""Bin edges of each encoded numeric column over the rows of
+        :obj:`split`, for a piecewise-linear numeric embedding
+        (:func:`~pyg_tabular.nn.models.fit_bins`): quantile bins, or with
+        :obj:`target_aware`, the thresholds of a decision tree on the target
+        (a regression tree for a regression task, a classification tree
+        otherwise; :obj:`tree_kwargs` are its options). Fit on the training
+        rows only, as the encoding was.
 
         Example:
             >>> import pandas as pd
@@ -359,7 +369,20 @@ class TabularDataset(ColumnSchema, Dataset):
         """
         from pyg_tabular.nn.models import fit_bins
 
-        return fit_bins(self.numeric[self.index(split)], n_bins)
+        rows = self.index(split)
+        if not target_aware:
+            if tree_kwargs is not None:
+                raise ValueError("tree_kwargs apply to target_aware=True bins")
+            return fit_bins(self.numeric[rows], n_bins)
+        if self.target is None:
+            raise ValueError("target_aware bins need the dataset's target (it has none)")
+        return fit_bins(
+            self.numeric[rows],
+            n_bins,
+            y=self.target[rows],
+            regression=self.task == "regression",
+            tree_kwargs=tree_kwargs,
+        )
 
     def __len__(self) -> int:
         return self.numeric.size(0)

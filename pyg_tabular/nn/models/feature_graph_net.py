@@ -56,8 +56,8 @@ class FeatureGraphNet(torch.nn.Module):
     The encoder gives each numeric feature its own embedding: affine
     (``"linear"``), one affine map shared by all (``"shared"``, as in
     ``GraphFeatureAggregation``), periodic (``"periodic"``, PLR) or
-    piecewise-linear over quantile bins fitted on the training rows
-    (``"piecewise-linear"``, with :obj:`bins` from
+    piecewise-linear over quantile or target-aware bins fitted on the
+    training rows (``"piecewise-linear"``, with :obj:`bins` from
     :func:`~pyg_tabular.nn.models.fit_bins`); the last two are the
     embeddings of Gorishniy et al. (NeurIPS 2022), from
     :mod:`rtdl_num_embeddings`. Each categorical column gets an
