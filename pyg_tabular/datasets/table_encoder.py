@@ -376,8 +376,8 @@ class TableEncoder:
                 "state_dict is inconsistent: columns, numeric_names, categorical_names and "
                 "vocabularies do not match"
             )
-        mean = torch.as_tensor(state_dict["mean"], dtype=torch.float64).reshape(-1).numpy()
-        std = torch.as_tensor(state_dict["std"], dtype=torch.float64).reshape(-1).numpy()
+        mean = _float64_vector(state_dict["mean"])
+        std = _float64_vector(state_dict["std"])
         if mean.shape != (len(numeric),) or std.shape != (len(numeric),):
             raise ValueError(
                 f"state_dict's mean and std must hold {len(numeric)} values "
@@ -402,9 +402,8 @@ class TableEncoder:
         scaling = state_dict.get("scaling", "standard")
         if scaling not in SCALINGS:
             raise ValueError(f"scaling must be one of {list(SCALINGS)} (got {scaling!r})")
-        center = torch.as_tensor(state_dict.get("center", mean), dtype=torch.float64)
-        scale = torch.as_tensor(state_dict.get("scale", std), dtype=torch.float64)
-        center, scale = center.reshape(-1).numpy(), scale.reshape(-1).numpy()
+        center = _float64_vector(state_dict.get("center", mean))
+        scale = _float64_vector(state_dict.get("scale", std))
         if (
             center.shape != mean.shape
             or scale.shape != mean.shape
@@ -479,6 +478,10 @@ class TableEncoder:
             f"{self.__class__.__name__}(numeric={len(self.numeric_names)}, "
             f"categorical={len(self.categorical_names)})"
         )
+
+
+def _float64_vector(values: Any) -> np.ndarray:
+    return torch.as_tensor(values, dtype=torch.float64).reshape(-1).numpy()
 
 
 def _numeric(table: Table, column: str, offset: int) -> np.ndarray:
