@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from pyg_tabular.datasets._inference import (
@@ -15,7 +14,7 @@ from pyg_tabular.datasets._inference import (
     looks_like_quantity,
     rare_class_message,
 )
-from pyg_tabular.estimators._base import _binary_loss, _FeatureGraphEstimator
+from pyg_tabular.estimators._base import _FeatureGraphEstimator
 from pyg_tabular.estimators._sklearn import (
     ClassifierMixin,
     check_classification_targets,
@@ -56,7 +55,11 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     The defaults come from one sweep over the California, Adult, ACS
     Employment and Diamonds tables, with no per-dataset tuning: its script
     (``scripts/sweep_defaults.py``) and its table are on the experiments
-    page of the docs, which also says where the defaults fall short.
+    page of the docs, which also says where the defaults fall short. The
+    regularisation levers (:obj:`ensemble_size`, :obj:`lr_schedule`,
+    :obj:`ema_decay`, :obj:`label_smoothing`, :obj:`scaling`,
+    :obj:`binning`) are measured one by one and together against the
+    defaults by ``scripts/ablate_defaults.py``, on the same page.
 
     Args:
         layer (str, optional): Layer kind of
@@ -80,11 +83,42 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
         num_groups (int or str, optional): Soft feature groups of the
             hierarchical step, with any layer; ``"auto"`` is
             :math:`\max(2, \lceil F/4 \rceil)`. (default: :obj:`None`)
+        ensemble_size (int, optional): Members :math:`k` of an efficient
+            ensemble (TabM-mini heads on the shared feature graph, see
+            :class:`~pyg_tabular.nn.models.FeatureGraphNet`): trained on the
+            mean of the members' losses, predicting with the mean of their
+            probabilities; ``1`` for one network. (default: :obj:`1`)
         epochs (int, optional): Maximum number of epochs. (default: :obj:`100`)
         batch_size (int, optional): Rows per step. (default: :obj:`256`)
         lr (float, optional): AdamW learning rate. (default: :obj:`1e-3`)
         weight_decay (float, optional): AdamW weight decay.
             (default: :obj:`1e-5`)
+        lr_schedule (str, optional): ``"cosine"`` (linear warm-up, then
+            cosine decay to zero) or ``"one-cycle"``, stepped after every
+            batch over :obj:`epochs` epochs (early stopping or
+            :obj:`time_budget` may end training sooner), see
+            :data:`~pyg_tabular.training.LR_SCHEDULES`; :obj:`None` keeps
+            :obj:`lr` constant. (default: :obj:`None`)
+        lr_warmup (float, optional): Share of the schedule's steps spent
+            warming up. (default: :obj:`0.05`)
+        ema_decay (float, optional): Keep an exponential moving average of
+            the weights with this decay per step (e.g. ``0.999``), validate
+            it after each epoch and keep the best average
+            (:class:`torch.optim.swa_utils.AveragedModel`); :obj:`None` for
+            none. (default: :obj:`None`)
+        label_smoothing (float, optional): Train against
+            :math:`(1 - \varepsilon)\,\text{one-hot} + \varepsilon / K`
+            (classification only; the validation loss is not smoothed).
+            (default: :obj:`0.0`)
+        scaling (str, optional): How numeric columns are scaled:
+            ``"standard"`` (mean and standard deviation) or ``"robust"``
+            (RealMLP's robust scaling and smooth clipping into
+            :math:`(-3, 3)`, see :class:`~pyg_tabular.datasets.TableEncoder`).
+            (default: :obj:`"standard"`)
+        binning (str, optional): The bins of the piecewise-linear embedding:
+            ``"quantile"`` or ``"tree"`` (split points of a decision tree on
+            the training target, see :func:`~pyg_tabular.nn.models.fit_bins`).
+            (default: :obj:`"quantile"`)
         validation_fraction (float, optional): Share of rows held out for
             early stopping; ``0`` trains on all rows for :obj:`epochs` epochs
             (stopping on the training loss). (default: :obj:`0.15`)
@@ -106,7 +140,9 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     Fitted attributes: ``classes_``, ``n_features_in_``,
     ``feature_names_in_`` (DataFrames), ``encoder_`` (the fitted
     :class:`~pyg_tabular.datasets.TableEncoder`), ``model_``, ``history_``
-    (one dict per epoch: ``epoch``, ``train_loss`` and ``val_loss``),
+    (one dict per epoch: ``epoch``, ``train_loss`` (the training objective,
+    label smoothing included) and ``val_loss`` (the log loss of the
+    prediction, of the averaged weights with :obj:`ema_decay`)),
     ``n_epochs_`` and ``best_epoch_`` (1-based: the epoch whose weights are
     kept).
 
@@ -171,10 +207,8 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     def _num_outputs(self) -> int:
         return 1 if len(self.classes_) == 2 else len(self.classes_)
 
-    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
-        if out.size(-1) == 1:
-            return _binary_loss(out, target)
-        return F.cross_entropy(out, target)
+    def _kind(self) -> str:
+        return "binary" if len(self.classes_) == 2 else "multiclass"
 
     def _target_state(self) -> dict[str, Any]:
         return {"classes": self.classes_.tolist()}
