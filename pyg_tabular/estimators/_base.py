@@ -398,6 +398,7 @@ class _FeatureGraphEstimator(BaseEstimator):
         ]
         self.n_epochs_ = len(result.history)
         self.best_epoch_ = result.best_epoch
+        self.stop_reason_ = result.stop_reason
         rows = train_rows[:_ATTENTION_ROWS]
         self.feature_attention_ = (
             self._attention(dataset.numeric[rows], dataset.categorical[rows])
@@ -617,6 +618,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             "feature_attention": self.feature_attention_,
             "history": self.history_,
             "best_epoch": self.best_epoch_,
+            "stop_reason": self.stop_reason_,
             "feature_names_in": (
                 None
                 if getattr(self, "feature_names_in_", None) is None
@@ -688,6 +690,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         estimator.history_ = state["history"]
         estimator.n_epochs_ = len(estimator.history_)
         estimator.best_epoch_ = int(state.get("best_epoch", estimator.n_epochs_))
+        # Checkpoints from before the record said why training stopped.
+        estimator.stop_reason_ = str(state.get("stop_reason", "unknown"))
         return estimator
 
 

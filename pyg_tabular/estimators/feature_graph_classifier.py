@@ -143,8 +143,9 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     (one dict per epoch: ``epoch``, ``train_loss`` (the training objective,
     label smoothing included) and ``val_loss`` (the log loss of the
     prediction, of the averaged weights with :obj:`ema_decay`)),
-    ``n_epochs_`` and ``best_epoch_`` (1-based: the epoch whose weights are
-    kept).
+    ``n_epochs_``, ``best_epoch_`` (1-based: the epoch whose weights are
+    kept) and ``stop_reason_`` (what ended training:
+    :attr:`~pyg_tabular.training.TrainingResult.stop_reason`).
 
     Example:
         >>> import numpy as np

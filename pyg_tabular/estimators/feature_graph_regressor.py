@@ -44,7 +44,7 @@ class FeatureGraphRegressor(RegressorMixin, _FeatureGraphEstimator):
 
     Fitted attributes: ``n_features_in_``, ``feature_names_in_``
     (DataFrames), ``encoder_``, ``model_``, ``history_``, ``n_epochs_``,
-    ``best_epoch_``, as for :class:`FeatureGraphClassifier`.
+    ``best_epoch_``, ``stop_reason_``, as for :class:`FeatureGraphClassifier`.
 
     Example:
         >>> import numpy as np

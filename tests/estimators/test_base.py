@@ -180,6 +180,7 @@ def test_restored_weights_reproduce_the_best_validation_loss():
     losses = [record["val_loss"] for record in clf.history_]
     assert losses[-1] > min(losses)  # training went past its best epoch
     assert clf.history_[clf.best_epoch_ - 1]["val_loss"] == min(losses)
+    assert clf.stop_reason_ == "early_stopping" and clf.n_epochs_ == clf.best_epoch_ + 5
     dataset = TabularDataset(X, y, split=(0.7, 0.3, 0.0), seed=0, dtype=torch.float32)
     val = dataset.index("val")
     numeric, categorical = clf._encode(X[val.numpy()])
