@@ -299,6 +299,47 @@ def make_lr_scheduler(
     return LR_SCHEDULES[schedule](optimizer, int(total_steps), round(fraction * total_steps))
 
 
+def exponential_moving_average(model: nn.Module, decay: float) -> AveragedModel:
+    r"""An :class:`~torch.optim.swa_utils.AveragedModel` of :obj:`model` that
+    keeps the exponential moving average of its weights, for :func:`train`'s
+    :obj:`averaged`.
+
+    The :math:`t`-th update (one per optimizer step) gives
+    :math:`\bar{\theta}_1 = \theta_1` and :math:`\bar{\theta}_t =
+    \beta_t \bar{\theta}_{t-1} + (1 - \beta_t)\, \theta_t` with
+    :math:`\beta_t = \min(\text{decay}, t / (t + 9))`: the decay warms up
+    as in TensorFlow's ``ExponentialMovingAverage(num_updates=...)``, so
+    that a training of few steps is not averaged towards its first weights.
+    Buffers are not averaged; the average's are the model's.
+
+    Args:
+        model (torch.nn.Module): The model whose weights are averaged.
+        decay (float): :math:`\beta \in (0, 1)`, e.g. ``0.999``.
+
+    Example:
+        >>> model = torch.nn.Linear(1, 1, bias=False)
+        >>> average = exponential_moving_average(model, 0.9)
+        >>> for value in (1.0, 2.0, 3.0):
+        ...     _ = model.weight.data.fill_(value)
+        ...     average.update_parameters(model)
+        >>> # 1, then 2/11 * 1 + 9/11 * 2, then 3/12 of that + 9/12 * 3
+        >>> round(average.module.weight.item(), 4)
+        2.7045
+    """
+    beta = check_fraction(decay, "decay")
+    if beta == 0.0:
+        raise ValueError(f"decay must be in (0, 1) (got {decay!r})")
+
+    def average(averaged: list[Tensor], current: list[Tensor], count: Tensor) -> None:
+        # count: updates averaged so far (t - 1 at the t-th update).
+        step = float(count) + 1.0
+        weight = 1.0 - min(beta, step / (step + 9.0))
+        for mean, value in zip(averaged, current):
+            mean.lerp_(value, weight)
+
+    return AveragedModel(model, multi_avg_fn=average)  # type: ignore[arg-type]
+
+
 def _swap_parameters(model: nn.Module, averaged: AveragedModel) -> None:
     # Exchanges the model's weights with the average's, in place: the
     # optimizer, DDP and the caller's closures keep the same tensors.
@@ -536,8 +577,7 @@ def train(
     in eval mode.
 
     With :obj:`averaged` (an :class:`~torch.optim.swa_utils.AveragedModel` of
-    :obj:`model`, e.g. an exponential moving average with
-    ``multi_avg_fn=get_ema_multi_avg_fn(decay)``), the average is updated
+    :obj:`model`, e.g. :func:`exponential_moving_average`), the average is updated
     after every optimizer step, and at the end of each epoch the averaged
     weights are loaded into :obj:`model` for everything that reads them:
     :obj:`validate`, :obj:`on_epoch_end`, the copy of the best weights. The
@@ -680,6 +720,7 @@ __all__ = [
     "EnsembleMean",
     "TrainingResult",
     "ensemble_mean",
+    "exponential_moving_average",
     "make_lr_scheduler",
     "member_loss",
     "train",

@@ -13,6 +13,7 @@ from pyg_tabular.training import (
     EnsembleMean,
     TrainingResult,
     ensemble_mean,
+    exponential_moving_average,
     make_lr_scheduler,
     member_loss,
     train,
@@ -440,6 +441,32 @@ def test_without_validate_the_last_average_is_kept():
     train(model, _one_batch, loss_fn, optimizer=optimizer, epochs=3, averaged=averaged)
     w = [10.0 * (1 - 0.8**t) for t in (1, 2, 3)]
     assert model.w.item() == pytest.approx(0.5 * (0.5 * w[0] + 0.5 * w[1]) + 0.5 * w[2])
+
+
+def test_exponential_moving_average_warms_its_decay_up():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    average = exponential_moving_average(model, 0.95)
+    weights, by_hand = [], None
+    for t in range(1, 60):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn_like(parameter))
+        weights.append([p.detach().clone() for p in model.parameters()])
+        average.update_parameters(model)
+        beta = min(0.95, t / (t + 9))
+        current = weights[-1]
+        by_hand = (
+            current
+            if by_hand is None
+            else [beta * a + (1 - beta) * w for a, w in zip(by_hand, current)]
+        )
+    for averaged, expected in zip(average.module.parameters(), by_hand):
+        torch.testing.assert_close(averaged, expected)
+    with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
+        exponential_moving_average(model, 0.0)
+    with pytest.raises(ValueError, match=r"decay must be a float in \[0, 1\)"):
+        exponential_moving_average(model, 1.0)
 
 
 def test_averaged_must_be_an_averaged_model():

@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from pyg_tabular import distributed as _distributed
 from pyg_tabular.datasets import SCALINGS, TableEncoder, TabularDataset
@@ -43,6 +42,7 @@ from pyg_tabular.nn.models import FeatureGraphNet
 from pyg_tabular.training import (
     LR_SCHEDULES,
     ensemble_mean,
+    exponential_moving_average,
     make_lr_scheduler,
     member_loss,
     train,
@@ -455,9 +455,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             )
         averaged = None
         if self.ema_decay is not None:
-            averaged = AveragedModel(
-                model, multi_avg_fn=get_ema_multi_avg_fn(float(self.ema_decay))
-            )
+            averaged = exponential_moving_average(model, float(self.ema_decay))
         generator = torch.Generator().manual_seed(seed)
         world_size = _distributed.get_world_size()
         network: torch.nn.Module = model

@@ -102,10 +102,11 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
         lr_warmup (float, optional): Share of the schedule's steps spent
             warming up. (default: :obj:`0.05`)
         ema_decay (float, optional): Keep an exponential moving average of
-            the weights with this decay per step (e.g. ``0.999``), validate
-            it after each epoch and keep the best average
-            (:class:`torch.optim.swa_utils.AveragedModel`); :obj:`None` for
-            none. (default: :obj:`None`)
+            the weights with this decay per step (e.g. ``0.999``, warmed up
+            over the first steps, see
+            :func:`~pyg_tabular.training.exponential_moving_average`),
+            validate it after each epoch and keep the best average;
+            :obj:`None` for none. (default: :obj:`None`)
         label_smoothing (float, optional): Train against
             :math:`(1 - \varepsilon)\,\text{one-hot} + \varepsilon / K`
             (classification only; the validation loss is not smoothed).
@@ -220,13 +221,15 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         r"""Class probabilities ``[n_samples, n_classes]``, columns in the order
         of :attr:`classes_`."""
-        out = self._forward(X)
+        # float64, so that each row's probabilities sum to one to float64
+        # precision, as scikit-learn's metrics check.
+        out = self._forward(X).double()
         if out.size(-1) == 1:
             positive = torch.sigmoid(out)
             probabilities = torch.cat([1.0 - positive, positive], dim=-1)
         else:
             probabilities = out.softmax(dim=-1)
-        return probabilities.to(torch.float64).numpy()
+        return probabilities.numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         r"""The most probable class of each row, as labels of :attr:`classes_`."""
