@@ -157,3 +157,26 @@ def test_a_smoke_run_records_every_fit_and_resumes(tmp_path):
         ablation.LEVERS = dict(changed, robust={"scaling": "robust"})
     with pytest.raises(SystemExit):
         ablation.main([*arguments[:-2], "--seeds", "1", "--out", str(tmp_path / "one")])
+
+
+def test_the_estimators_defaults_are_the_shipped_ablations_combination():
+    from pyg_tabular.estimators import FeatureGraphClassifier, FeatureGraphRegressor
+
+    shipped = ROOT / "docs" / "results" / "ablation" / "summary.json"
+    if shipped.is_file():
+        chosen = json.loads(shipped.read_text())["combined"]["options"]
+    else:
+        # Until the ablation has run, every lever stays at its off value.
+        chosen = {}
+    for estimator in (FeatureGraphClassifier(), FeatureGraphRegressor()):
+        params = estimator.get_params()
+        # label_smoothing=None is the task's default: what the fit uses.
+        params["label_smoothing"] = estimator._label_smoothing()
+        for lever, options in ablation.LEVERS.items():
+            for name, value in options.items():
+                if name == "label_smoothing" and estimator._task_kind == "regressor":
+                    assert params[name] == 0.0  # classification only
+                elif name in chosen:
+                    assert params[name] == chosen[name], (lever, name)
+                else:
+                    assert params[name] != value, f"{lever}: {name}={value!r} is a default"

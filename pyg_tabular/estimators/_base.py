@@ -105,6 +105,8 @@ class _FeatureGraphEstimator(BaseEstimator):
     r"""Base of :class:`FeatureGraphClassifier` and :class:`FeatureGraphRegressor`."""
 
     _task_kind = ""  # "classifier" or "regressor"
+    # What label_smoothing=None means: the task's default.
+    _default_label_smoothing = 0.0
 
     def __init__(
         self,
@@ -127,7 +129,7 @@ class _FeatureGraphEstimator(BaseEstimator):
         lr_schedule: str | None = None,
         lr_warmup: float = 0.05,
         ema_decay: float | None = None,
-        label_smoothing: float = 0.0,
+        label_smoothing: float | None = None,
         scaling: str = "standard",
         binning: str = "quantile",
         validation_fraction: float = 0.15,
@@ -190,8 +192,9 @@ class _FeatureGraphEstimator(BaseEstimator):
             decay = check_fraction(self.ema_decay, "ema_decay")
             if decay == 0.0:
                 raise ValueError(f"ema_decay must be in (0, 1) or None (got {self.ema_decay!r})")
-        check_fraction(self.label_smoothing, "label_smoothing")
-        if self._task_kind == "regressor" and self.label_smoothing != 0.0:
+        if self.label_smoothing is not None:
+            check_fraction(self.label_smoothing, "label_smoothing")
+        if self._task_kind == "regressor" and self.label_smoothing not in (None, 0.0):
             raise ValueError(
                 f"label_smoothing applies to classification; {type(self).__name__} needs 0 "
                 f"(got {self.label_smoothing!r})"
@@ -275,12 +278,17 @@ class _FeatureGraphEstimator(BaseEstimator):
             self._loss_target(target),
             self._kind(),
             self._ensemble(),
-            label_smoothing=float(self.label_smoothing),
+            label_smoothing=self._label_smoothing(),
         )
 
     def _validation_loss(self, out: Tensor, target: Tensor) -> Tensor:
         r"""The loss of the prediction itself (the members' mean), unsmoothed."""
         return member_loss(self._prediction(out), self._loss_target(target), self._kind())
+
+    def _label_smoothing(self) -> float:
+        if self.label_smoothing is not None:
+            return float(self.label_smoothing)
+        return self._default_label_smoothing
 
     def _ensemble(self) -> int | None:
         return None if int(self.ensemble_size) == 1 else int(self.ensemble_size)

@@ -109,8 +109,9 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
             :obj:`None` for none. (default: :obj:`None`)
         label_smoothing (float, optional): Train against
             :math:`(1 - \varepsilon)\,\text{one-hot} + \varepsilon / K`
-            (classification only; the validation loss is not smoothed).
-            (default: :obj:`0.0`)
+            (classification only; the validation loss is not smoothed);
+            :obj:`None` takes the classifier's default, no smoothing.
+            (default: :obj:`None`)
         scaling (str, optional): How numeric columns are scaled:
             ``"standard"`` (mean and standard deviation) or ``"robust"``
             (RealMLP's robust scaling and smooth clipping into
@@ -160,6 +161,8 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     """
 
     _task_kind = "classifier"
+    # What label_smoothing=None means for classification.
+    _default_label_smoothing = 0.0
     classes_: np.ndarray
 
     def _check_y(self, y: Any) -> tuple[np.ndarray, str]:

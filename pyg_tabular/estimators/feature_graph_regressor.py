@@ -32,7 +32,8 @@ class FeatureGraphRegressor(RegressorMixin, _FeatureGraphEstimator):
 
     Args:
         **params: The arguments of :class:`FeatureGraphClassifier`, with the
-            same defaults; :obj:`label_smoothing` must stay ``0``. An
+            same defaults; :obj:`label_smoothing` must stay :obj:`None` (or
+            ``0``). An
             ensemble (:obj:`ensemble_size`) predicts the mean of its
             members' values.
 

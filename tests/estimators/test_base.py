@@ -325,6 +325,14 @@ def test_training_smooths_labels_and_validation_does_not(monkeypatch):
     assert training == {(0.2, 2)} and validation == {(0.0, None)}
     with pytest.raises(ValueError, match="label_smoothing applies to classification"):
         FeatureGraphRegressor(**FAST, label_smoothing=0.1).fit(X, X[:, 0])
+    # None is the classifier's default, set in one place.
+    seen.clear()
+    monkeypatch.setattr(FeatureGraphClassifier, "_default_label_smoothing", 0.05)
+    FeatureGraphClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    assert {s for grad, s, _ in seen if grad} == {0.05}
+    seen.clear()
+    FeatureGraphRegressor(**{**FAST, "epochs": 1}).fit(X, X[:, 0])
+    assert {s for _, s, _ in seen} == {0.0}  # regression: never smoothed
 
 
 def test_the_schedule_spans_the_epochs_and_ends_at_zero(monkeypatch):
