@@ -259,6 +259,11 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _report(job: tuple[Any, ...], error: Exception) -> None:
+    dataset, config, _, seed, _ = job
+    print(f"FAILED {config} on {dataset} (seed {seed}): {type(error).__name__}: {error}")
+
+
 def run_jobs(
     jobs: list[tuple[str, str, dict[str, Any], int, dict[str, Any]]],
     finished: Callable[[dict[str, Any]], None],
@@ -276,28 +281,32 @@ def run_jobs(
                 finished(_job(job))
             except Exception as error:  # one failed fit must not stop the rest
                 failed += 1
-                print(f"FAILED {job[:2]} seed {job[3]}: {type(error).__name__}: {error}")
+                _report(job, error)
         return failed
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
+    pool = ProcessPoolExecutor(
         processes, mp_context=context, initializer=_init_worker, initargs=(threads,)
-    ) as pool:
-        futures = {pool.submit(_job, job): job for job in jobs}
-        try:
-            for future in as_completed(futures):
-                job = futures[future]
-                try:
-                    finished(future.result())
-                except Exception as error:
-                    failed += 1
-                    print(f"FAILED {job[:2]} seed {job[3]}: {type(error).__name__}: {error}")
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
+    )
+    futures = {pool.submit(_job, job): job for job in jobs}
+    try:
+        for future in as_completed(futures):
+            job = futures[future]
+            try:
+                finished(future.result())
+            except Exception as error:
+                failed += 1
+                _report(job, error)
+    except BaseException:
+        # An interrupt: drop the fits not started and end the running ones
+        # (the rows already written stay, for --resume).
+        pool.shutdown(wait=False, cancel_futures=True)
+        for child in multiprocessing.active_children():
+            child.terminate()
+        raise
+    pool.shutdown()
     return failed
 
 
@@ -487,14 +496,16 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "fits.csv"
-    rows = _read(path)
-    if rows and not args.resume:
+    started = path.exists() and path.stat().st_size > 0
+    if started and not args.resume:
         parser.error(f"--out {str(args.out)!r} holds a fits.csv; pass --resume to continue it")
+    rows = _read(path)
 
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS)
-        if not rows:
+        if not started:
             writer.writeheader()
+            handle.flush()
 
         def finished(row: dict[str, Any]) -> None:
             writer.writerow(row)
@@ -557,4 +568,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 if __name__ == "__main__":
+    import signal
+
+    # A scheduler's SIGTERM ends the running fits too, as an interrupt does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.exit(main())

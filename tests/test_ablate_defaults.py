@@ -157,6 +157,16 @@ def test_a_smoke_run_records_every_fit_and_resumes(tmp_path):
         ablation.LEVERS = dict(changed, robust={"scaling": "robust"})
     with pytest.raises(SystemExit):
         ablation.main([*arguments[:-2], "--seeds", "1", "--out", str(tmp_path / "one")])
+    # A run stopped before its first fit left the header alone: resuming it
+    # does not write the header twice.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "fits.csv").write_text(",".join(ablation.FIELDS) + "\n")
+    few = ["--datasets", "diabetes", "--levers", "", "--seeds", "2", "--epochs", "1"]
+    assert ablation.main([*few, "--out", str(fresh), "--resume"]) == 0
+    lines = (fresh / "fits.csv").read_text().splitlines()
+    assert lines[0] == ",".join(ablation.FIELDS) and lines.count(lines[0]) == 1
+    assert len(lines) == 1 + 4  # default and hgb, two seeds
 
 
 def test_the_estimators_defaults_are_the_shipped_ablations_combination():
