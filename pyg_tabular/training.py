@@ -3,7 +3,17 @@ r"""The training loop shared by the estimators and :mod:`pyg_tabular.compare`.
 :func:`train` runs epochs of optimizer steps, validates after each epoch,
 stops early, keeps the weights of the best epoch and restores them on return,
 whatever ended the loop: the epoch limit, early stopping, the time budget, a
-diverging loss or a :class:`KeyboardInterrupt`.
+diverging loss or a :class:`KeyboardInterrupt`. It can step a learning-rate
+schedule after every optimizer step (:func:`make_lr_scheduler`) and keep an
+average of the weights (:class:`torch.optim.swa_utils.AveragedModel`), which
+is then what it validates and restores.
+
+Both users train the same way on the same task kinds: :data:`TASK_LOSSES`
+holds the loss of each kind (with label smoothing for classification), and an
+efficient ensemble (a model returning one prediction per member,
+``[n, k, out]``) trains on the mean of its members' losses
+(:func:`member_loss`) and predicts with their mean (:func:`ensemble_mean`,
+:class:`EnsembleMean`).
 
 Under :mod:`torch.distributed` (more than one process) the epoch's training
 loss is averaged over the processes and rank 0's clock decides the time
@@ -14,18 +24,27 @@ broadcast rank 0's value).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.optim import lr_scheduler
+from torch.optim.swa_utils import AveragedModel
 
 import pyg_tabular.typing as _typing
-from pyg_tabular.utils.validation import check_positive_int, check_positive_number
+from pyg_tabular.utils.validation import (
+    check_choice,
+    check_fraction,
+    check_positive_int,
+    check_positive_number,
+)
 
 
 @dataclasses.dataclass
@@ -53,6 +72,298 @@ class TrainingResult:
     best_score: float
     stop_reason: str
     seconds: float
+
+
+# --------------------------------------------------------------------------- #
+# Task losses and efficient ensembles
+# --------------------------------------------------------------------------- #
+
+
+def _regression_loss(out: Tensor, y: Tensor, label_smoothing: float) -> Tensor:
+    return F.mse_loss(out.squeeze(-1), y.to(out.dtype))
+
+
+def _binary_loss(out: Tensor, y: Tensor, label_smoothing: float) -> Tensor:
+    target = y.to(out.dtype)
+    if label_smoothing > 0.0:
+        # One logit is the two-class softmax of [0, logit]: smoothing its
+        # one-hot target by eps moves eps / 2 of the mass to the other class.
+        target = target * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return F.binary_cross_entropy_with_logits(out.squeeze(-1), target)
+
+
+def _multiclass_loss(out: Tensor, y: Tensor, label_smoothing: float) -> Tensor:
+    return F.cross_entropy(out, y.long(), label_smoothing=label_smoothing)
+
+
+#: The training loss of each task kind, ``loss(out, y, label_smoothing)``
+#: for outputs ``[n, out]`` and targets ``[n]``: the mean squared error of
+#: ``out[:, 0]`` (``"regression"``), binary cross-entropy on the logit
+#: ``out[:, 0]`` (``"binary"``) and cross-entropy on the class logits
+#: (``"multiclass"``). Label smoothing :math:`\varepsilon` trains a class
+#: model against :math:`(1 - \varepsilon)\,\text{one-hot} +
+#: \varepsilon / K` (:math:`K = 2` for one binary logit), as
+#: ``cross_entropy(label_smoothing=...)`` does.
+TASK_LOSSES: dict[str, Callable[[Tensor, Tensor, float], Tensor]] = {
+    "regression": _regression_loss,
+    "binary": _binary_loss,
+    "multiclass": _multiclass_loss,
+}
+
+
+def _check_label_smoothing(label_smoothing: object, kind: str) -> float:
+    value = check_fraction(label_smoothing, "label_smoothing")
+    if value > 0.0 and kind == "regression":
+        raise ValueError(
+            f"label_smoothing applies to classification, not to kind='regression' "
+            f"(got label_smoothing={label_smoothing!r})"
+        )
+    return value
+
+
+def member_loss(
+    out: Tensor,
+    y: Tensor,
+    kind: str,
+    ensemble_size: int | None = None,
+    *,
+    label_smoothing: float = 0.0,
+) -> Tensor:
+    r"""The training loss of :obj:`out` for targets :obj:`y` of a task
+    :obj:`kind` (a key of :data:`TASK_LOSSES`).
+
+    With :obj:`ensemble_size` :math:`k`, :obj:`out` is ``[n, k, out]`` and the
+    loss is the mean over the :math:`k` members of each member's loss against
+    all of :obj:`y`, as TabM trains (Gorishniy et al., ICLR 2025); without, it
+    is the loss of ``[n, out]``.
+
+    Args:
+        out (torch.Tensor): The model's output.
+        y (torch.Tensor): Targets ``[n]``: values, ``0``/``1``, or class indices.
+        kind (str): ``"regression"``, ``"binary"`` or ``"multiclass"``.
+        ensemble_size (int, optional): Members :math:`k` of an ensemble
+            output. (default: :obj:`None`)
+        label_smoothing (float, optional): :math:`\varepsilon \in [0, 1)`
+            for classification. (default: :obj:`0.0`)
+
+    Example:
+        >>> out = torch.tensor([[[0.0], [2.0]]])  # one row, two members
+        >>> member_loss(out, torch.tensor([1.0]), "regression", 2)
+        tensor(1.)
+    """
+    check_choice(kind, "kind", tuple(TASK_LOSSES))
+    smoothing = _check_label_smoothing(label_smoothing, kind)
+    loss_of = TASK_LOSSES[kind]
+    if ensemble_size is None:
+        return loss_of(out, y, smoothing)
+    if out.dim() != 3 or out.size(1) != ensemble_size:
+        raise ValueError(
+            f"an ensemble of {ensemble_size} members must return [n, {ensemble_size}, out] "
+            f"(got shape {tuple(out.shape)})"
+        )
+    # Every member's loss is a mean over the same n rows, so the mean of the
+    # members' losses is the loss over all n * k predictions at once.
+    return loss_of(out.flatten(0, 1), y.repeat_interleave(ensemble_size), smoothing)
+
+
+def ensemble_mean(out: Tensor, kind: str) -> Tensor:
+    r"""The mean prediction of an ensemble output ``[n, k, out]``, in the
+    form one model's output takes (``[n, out]``):
+
+    - ``"regression"``: the mean of the members' values;
+    - ``"binary"``: the logit of the mean of the members' probabilities;
+    - ``"multiclass"``: the log of the mean of the members' class
+      probabilities (log-probabilities: their softmax is that mean).
+
+    Example:
+        >>> out = torch.tensor([[[-20.0], [20.0]]])  # two sure, opposite members
+        >>> torch.sigmoid(ensemble_mean(out, "binary"))
+        tensor([[0.5000]])
+    """
+    check_choice(kind, "kind", tuple(TASK_LOSSES))
+    if out.dim() != 3:
+        raise ValueError(f"out must be [n, k, out] (got shape {tuple(out.shape)})")
+    if kind == "regression":
+        return out.mean(1)
+    if kind == "binary":
+        # float64: a mean probability near 0 or 1 keeps a finite logit.
+        probability = torch.sigmoid(out.double()).mean(1)
+        return torch.logit(probability, eps=1e-12).to(out.dtype)
+    # log(mean_k p_k) without leaving log space: a tiny probability stays finite.
+    return torch.logsumexp(torch.log_softmax(out, dim=-1), dim=1) - math.log(out.size(1))
+
+
+class EnsembleMean(nn.Module):
+    r"""The mean prediction of an ensemble :obj:`model` (``[n, k, out]``),
+    as :func:`ensemble_mean` gives it (``[n, out]``), so that code written
+    for one model's output reads it unchanged.
+
+    Args:
+        model (torch.nn.Module): Returns ``[n, k, out]``.
+        kind (str): The task kind, a key of :data:`TASK_LOSSES`.
+    """
+
+    def __init__(self, model: nn.Module, kind: str) -> None:
+        super().__init__()
+        self.model = model
+        self.kind = check_choice(kind, "kind", tuple(TASK_LOSSES))
+
+    def forward(self, *args: Any, **kwargs: Any) -> Tensor:
+        return ensemble_mean(self.model(*args, **kwargs), self.kind)
+
+
+# --------------------------------------------------------------------------- #
+# Learning-rate schedules and weight averaging
+# --------------------------------------------------------------------------- #
+
+
+def _cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int
+) -> lr_scheduler.LRScheduler:
+    if warmup_steps < 2:  # one step at (t + 1) / w is no warm-up
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    decay = lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(total_steps - warmup_steps, 1))
+    warm = lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0 / warmup_steps, end_factor=1.0, total_iters=warmup_steps - 1
+    )
+    return lr_scheduler.SequentialLR(optimizer, [warm, decay], milestones=[warmup_steps])
+
+
+def _one_cycle(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int
+) -> lr_scheduler.LRScheduler:
+    # OneCycleLR needs two steps in each of its phases.
+    warmup_steps = max(warmup_steps, 2)
+    total_steps = max(total_steps, warmup_steps + 2)
+    return lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[group["lr"] for group in optimizer.param_groups],
+        total_steps=total_steps,
+        pct_start=warmup_steps / total_steps,
+    )
+
+
+#: Learning-rate schedules by name, each ``factory(optimizer, total_steps,
+#: warmup_steps) -> LRScheduler``, stepped after every optimizer step; add
+#: your own entry to use it by name. With :math:`T` steps, :math:`w` of them
+#: warm-up, and :math:`\eta` the optimizer's learning rate:
+#:
+#: - ``"cosine"``: :math:`\eta\,(t + 1) / w` for :math:`t < w`, then
+#:   :math:`\tfrac{\eta}{2}(1 + \cos(\pi (t - w) / (T - w)))`
+#:   (:class:`~torch.optim.lr_scheduler.LinearLR` then
+#:   :class:`~torch.optim.lr_scheduler.CosineAnnealingLR`; no warm-up for
+#:   :math:`w < 2`);
+#: - ``"one-cycle"``: :class:`~torch.optim.lr_scheduler.OneCycleLR` with
+#:   :math:`\eta` as its peak and :math:`\max(w, 2)` warm-up steps (its own
+#:   defaults otherwise: it starts at :math:`\eta / 25`, ends near zero, and
+#:   cycles Adam's :math:`\beta_1` between 0.95 and 0.85).
+LR_SCHEDULES: dict[str, Callable[[torch.optim.Optimizer, int, int], lr_scheduler.LRScheduler]] = {
+    "cosine": _cosine,
+    "one-cycle": _one_cycle,
+}
+
+
+def make_lr_scheduler(
+    optimizer: torch.optim.Optimizer,
+    schedule: str,
+    *,
+    total_steps: int,
+    warmup: float = 0.05,
+) -> lr_scheduler.LRScheduler:
+    r"""The learning-rate schedule :obj:`schedule` (a key of
+    :data:`LR_SCHEDULES`) over :obj:`total_steps` optimizer steps, for
+    :func:`train`'s :obj:`scheduler`.
+
+    Args:
+        optimizer (torch.optim.Optimizer): Its learning rate is the peak.
+        schedule (str): ``"cosine"`` or ``"one-cycle"``.
+        total_steps (int): Steps the schedule spans (e.g. epochs times
+            batches per epoch).
+        warmup (float, optional): Share of :obj:`total_steps` spent warming
+            up, in :math:`[0, 1)`. (default: :obj:`0.05`)
+
+    Example:
+        >>> optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        >>> scheduler = make_lr_scheduler(optimizer, "cosine", total_steps=10, warmup=0.2)
+        >>> rates = []
+        >>> for _ in range(10):
+        ...     rates.append(round(optimizer.param_groups[0]["lr"], 3))
+        ...     optimizer.step()
+        ...     scheduler.step()
+        >>> rates
+        [0.5, 1.0, 1.0, 0.962, 0.854, 0.691, 0.5, 0.309, 0.146, 0.038]
+    """
+    check_choice(schedule, "schedule", tuple(LR_SCHEDULES))
+    check_positive_int(total_steps, "total_steps")
+    fraction = check_fraction(warmup, "warmup")
+    return LR_SCHEDULES[schedule](optimizer, int(total_steps), round(fraction * total_steps))
+
+
+def exponential_moving_average(model: nn.Module, decay: float) -> AveragedModel:
+    r"""An :class:`~torch.optim.swa_utils.AveragedModel` of :obj:`model` that
+    keeps the exponential moving average of its weights, for :func:`train`'s
+    :obj:`averaged`.
+
+    The :math:`t`-th update (one per optimizer step) gives
+    :math:`\bar{\theta}_1 = \theta_1` and :math:`\bar{\theta}_t =
+    \beta_t \bar{\theta}_{t-1} + (1 - \beta_t)\, \theta_t` with
+    :math:`\beta_t = \min(\text{decay}, t / (t + 9))`: the decay warms up
+    as in TensorFlow's ``ExponentialMovingAverage(num_updates=...)``, so
+    that a training of few steps is not averaged towards its first weights.
+    Buffers are not averaged; the average's are the model's.
+
+    Args:
+        model (torch.nn.Module): The model whose weights are averaged.
+        decay (float): :math:`\beta \in (0, 1)`, e.g. ``0.999``.
+
+    Example:
+        >>> model = torch.nn.Linear(1, 1, bias=False)
+        >>> average = exponential_moving_average(model, 0.9)
+        >>> for value in (1.0, 2.0, 3.0):
+        ...     _ = model.weight.data.fill_(value)
+        ...     average.update_parameters(model)
+        >>> # 1, then 2/11 * 1 + 9/11 * 2, then 3/12 of that + 9/12 * 3
+        >>> round(average.module.weight.item(), 4)
+        2.7045
+    """
+    beta = check_fraction(decay, "decay")
+    if beta == 0.0:
+        raise ValueError(f"decay must be in (0, 1) (got {decay!r})")
+
+    def average(averaged: list[Tensor], current: list[Tensor], count: Tensor) -> None:
+        # count: updates averaged so far (t - 1 at the t-th update).
+        step = float(count) + 1.0
+        weight = 1.0 - min(beta, step / (step + 9.0))
+        for mean, value in zip(averaged, current):
+            mean.lerp_(value, weight)
+
+    return AveragedModel(model, multi_avg_fn=average)  # type: ignore[arg-type]
+
+
+def _swap_parameters(model: nn.Module, averaged: AveragedModel) -> None:
+    # Exchanges the model's weights with the average's, in place: the
+    # optimizer, DDP and the caller's closures keep the same tensors.
+    pairs: list[tuple[Tensor, Tensor]] = list(zip(model.parameters(), averaged.module.parameters()))
+    if averaged.use_buffers:
+        pairs += zip(model.buffers(), averaged.module.buffers())
+    with torch.no_grad():
+        for own, average in pairs:
+            kept = own.detach().clone()
+            own.copy_(average)
+            average.copy_(kept)
+
+
+@contextlib.contextmanager
+def _averaged_weights(model: nn.Module, averaged: AveragedModel | None) -> Iterator[None]:
+    r"""The averaged weights in :obj:`model` inside the block, its own after."""
+    if averaged is None:
+        yield
+        return
+    _swap_parameters(model, averaged)
+    try:
+        yield
+    finally:
+        _swap_parameters(model, averaged)
 
 
 def _snapshot(model: torch.nn.Module) -> dict[str, Tensor]:
@@ -154,9 +465,12 @@ def _train_epoch(
     *,
     epoch: int,
     deadline: float | None,
+    scheduler: lr_scheduler.LRScheduler | None = None,
+    averaged: AveragedModel | None = None,
 ) -> float:
-    r"""One pass of optimizer steps; returns the mean batch loss over the
-    processes. Stops early at the first step past :obj:`deadline`
+    r"""One pass of optimizer steps, each followed by the schedule's step and
+    the average's update; returns the mean batch loss over the processes.
+    Stops early at the first step past :obj:`deadline`
     (``time.perf_counter()`` seconds): on a large table one epoch can outlast
     the whole budget."""
     model.train()
@@ -175,6 +489,10 @@ def _train_epoch(
             raise _Divergence(epoch, "weights", math.nan) from None
         loss.backward()
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
+        if scheduler is not None:
+            scheduler.step()
         total += float(loss.detach())
         count += 1
         if deadline is not None and time.perf_counter() >= deadline:
@@ -235,6 +553,8 @@ def train(
     progress: bool = False,
     progress_desc: str = "epochs",
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    scheduler: lr_scheduler.LRScheduler | None = None,
+    averaged: AveragedModel | None = None,
 ) -> TrainingResult:
     r"""Trains :obj:`model` with early stopping and restores its best weights.
 
@@ -255,6 +575,15 @@ def train(
     :class:`TrainingResult` is attached to the exception as
     ``training_result`` and the exception is raised again. The model is left
     in eval mode.
+
+    With :obj:`averaged` (an :class:`~torch.optim.swa_utils.AveragedModel` of
+    :obj:`model`, e.g. :func:`exponential_moving_average`), the average is updated
+    after every optimizer step, and at the end of each epoch the averaged
+    weights are loaded into :obj:`model` for everything that reads them:
+    :obj:`validate`, :obj:`on_epoch_end`, the copy of the best weights. The
+    epoch's own weights come back before training goes on, so the average
+    regularizes without steering the optimization, and the weights restored
+    on return are the average that validated best.
 
     Args:
         model (torch.nn.Module): The module whose weights are trained, kept
@@ -285,6 +614,12 @@ def train(
             (default: :obj:`"epochs"`)
         on_epoch_end (callable, optional): Called with each epoch's history
             record. (default: :obj:`None`)
+        scheduler (torch.optim.lr_scheduler.LRScheduler, optional): Stepped
+            after every optimizer step (see :func:`make_lr_scheduler`).
+            (default: :obj:`None`)
+        averaged (torch.optim.swa_utils.AveragedModel, optional): An average
+            of :obj:`model`'s weights to update, validate and restore, see
+            above. (default: :obj:`None`)
 
     Returns:
         TrainingResult: The history, the best epoch and why the loop stopped.
@@ -307,6 +642,11 @@ def train(
         (5, 'max_epochs')
     """
     _check_arguments(epochs, monitor, mode, patience, time_budget)
+    if averaged is not None and not isinstance(averaged, AveragedModel):
+        raise TypeError(
+            f"averaged must be a torch.optim.swa_utils.AveragedModel (got "
+            f"{type(averaged).__name__})"
+        )
     start = time.perf_counter()
     # Processes would leave an epoch at different steps and then wait on each
     # other: under torch.distributed the budget is checked between epochs only.
@@ -321,30 +661,38 @@ def train(
         for epoch in range(1, int(epochs) + 1):
             epoch_start = time.perf_counter()
             train_loss = _train_epoch(
-                model, batches(epoch - 1), loss_fn, optimizer, epoch=epoch, deadline=deadline
+                model,
+                batches(epoch - 1),
+                loss_fn,
+                optimizer,
+                epoch=epoch,
+                deadline=deadline,
+                scheduler=scheduler,
+                averaged=averaged,
             )
             record: dict[str, float] = {"epoch": float(epoch), "train_loss": train_loss}
-            if validate is not None:
-                record.update(_validate(model, validate, monitor))
-            now = time.perf_counter()
-            record["seconds"] = now - epoch_start
-            record["elapsed"] = now - start
-            history.append(record)
-            if on_epoch_end is not None:
-                on_epoch_end(record)
-            if bar is not None:
-                bar.update(1)
-                bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
+            with _averaged_weights(model, averaged):
+                if validate is not None:
+                    record.update(_validate(model, validate, monitor))
+                now = time.perf_counter()
+                record["seconds"] = now - epoch_start
+                record["elapsed"] = now - start
+                history.append(record)
+                if on_epoch_end is not None:
+                    on_epoch_end(record)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: round(v, 4) for k, v in record.items() if k != "epoch"})
 
-            if not math.isfinite(train_loss):
-                raise _Divergence(epoch, "train_loss", train_loss)
-            if validate is None:
-                best.keep_last(epoch)
-            elif not math.isfinite(record[monitor]):
-                raise _Divergence(epoch, monitor, record[monitor])
-            elif best.offer(epoch, record[monitor]):
-                stop_reason = "early_stopping"
-                break
+                if not math.isfinite(train_loss):
+                    raise _Divergence(epoch, "train_loss", train_loss)
+                if validate is None:
+                    best.keep_last(epoch)
+                elif not math.isfinite(record[monitor]):
+                    raise _Divergence(epoch, monitor, record[monitor])
+                elif best.offer(epoch, record[monitor]):
+                    stop_reason = "early_stopping"
+                    break
             if time_budget is not None and _rank0(time.perf_counter() - start) >= time_budget:
                 stop_reason = "time_budget"
                 break
@@ -366,4 +714,14 @@ def train(
     return TrainingResult(history, best.epoch, best.score, stop_reason, time.perf_counter() - start)
 
 
-__all__ = ["TrainingResult", "train"]
+__all__ = [
+    "LR_SCHEDULES",
+    "TASK_LOSSES",
+    "EnsembleMean",
+    "TrainingResult",
+    "ensemble_mean",
+    "exponential_moving_average",
+    "make_lr_scheduler",
+    "member_loss",
+    "train",
+]

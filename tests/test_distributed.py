@@ -189,7 +189,12 @@ def _every_model_steps(num_replicas, rank, ddp):
     return states
 
 
-def _fit_estimator(global_seed):
+#: The regularisation levers, all on: an ensemble's member losses, the
+#: schedule's steps and the weight average must stay in step across ranks.
+LEVERS = {"ensemble_size": 2, "lr_schedule": "cosine", "ema_decay": 0.9, "label_smoothing": 0.1}
+
+
+def _fit_estimator(global_seed, **params):
     generator = torch.Generator().manual_seed(5)
     X = torch.randn(60, 3, generator=generator)
     y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).long()
@@ -197,7 +202,9 @@ def _fit_estimator(global_seed):
     # 25, 25 and 1 rows, so uneven slices and an empty one.
     # random_state=None: the seed is drawn from the global generator (rank 0's).
     torch.manual_seed(global_seed)
-    clf = FeatureGraphClassifier(channels=4, heads=2, head_channels=8, epochs=3, batch_size=25)
+    clf = FeatureGraphClassifier(
+        channels=4, heads=2, head_channels=8, epochs=3, batch_size=25, **params
+    )
     progress = io.StringIO()
     with contextlib.redirect_stderr(progress):
         clf.fit(X.numpy(), y.numpy())
@@ -239,6 +246,7 @@ def _worker(rank, port, out_dir):
             "row_forward": _row_attention_forward(*args),
             "every_model": _every_model_steps(*args),
             "estimator": _fit_estimator(global_seed=100 + rank),
+            "levers": _fit_estimator(global_seed=100 + rank, **LEVERS),
         }
         for normalize, norm in [("sigmoid", "frozen"), ("sigmoid", "batch"), ("batch", "frozen")]:
             results[normalize, norm] = _train_row_attention(*args, normalize, norm)
@@ -414,13 +422,14 @@ def test_row_attention_sigmoid_is_batch_independent_but_batch_softmax_is_not(ran
 
 
 @pytest.mark.slow
-def test_estimator_fit_under_ddp_matches_one_process(ranks):
-    first, second = (result["estimator"] for result in ranks)
+@pytest.mark.parametrize("fit", ["estimator", "levers"])
+def test_estimator_fit_under_ddp_matches_one_process(ranks, fit):
+    first, second = (result[fit] for result in ranks)
     _assert_states(first["state"], second["state"], "exact")
     assert first["history"] == second["history"]
     assert "FeatureGraphClassifier" in first["stderr"]  # the progress bar: rank 0 only
     assert "FeatureGraphClassifier" not in second["stderr"]
-    reference = _fit_estimator(global_seed=100)
+    reference = _fit_estimator(global_seed=100, **(LEVERS if fit == "levers" else {}))
     assert len(first["history"]) == len(reference["history"]) == 3
     for key, value in reference["state"].items():
         assert torch.allclose(first["state"][key], value, rtol=1e-5, atol=1e-6), key

@@ -633,3 +633,58 @@ def test_exp_targets_read_paired_verdicts_from_the_runs(tmp_path):
     estimator = rows["default estimator on california: rmse ≤ 0.47"]
     assert "0.4650 over 1 seed(s), longest fit 500 s" in estimator and "**met**" in estimator
     assert rows["default estimator on adult: accuracy ≥ 0.865"].endswith("| **missed** |")
+
+
+def test_exp_ablation_renders_the_ablations_summary(tmp_path):
+    ablation = _load("scripts/ablate_defaults.py", "ablate_defaults")
+    results = tmp_path / "docs" / "results"
+    assert "has not been run yet" in render.renderer_of("exp-ablation")(results)
+    rows = []
+    for seed, (default, ensemble, hgb) in enumerate(
+        [(0.80, 0.82, 0.90), (0.81, 0.831, 0.91), (0.82, 0.839, 0.92)]
+    ):
+        for config, value in (("default", default), ("ensemble", ensemble), ("hgb", hgb)):
+            rows.append(
+                {
+                    "dataset": "adult",
+                    "config": config,
+                    "seed": str(seed),
+                    "metric": "accuracy",
+                    "value": str(value),
+                    "metric2": "log_loss",
+                    "value2": "0.3",
+                    "epochs": str(20 + seed),
+                    "best_epoch": "12",
+                    "stop_reason": "early_stopping",
+                    "seconds": "100.0",
+                }
+            )
+    summary = ablation.summarize(rows, ["ensemble"])
+    folder = results / "ablation"
+    folder.mkdir(parents=True)
+    (folder / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    settings = {
+        "command": "python scripts/ablate_defaults.py --out docs/results/ablation",
+        "levers": {"ensemble": {"ensemble_size": 32}},
+        "seeds": 3,
+        "split": "80/20 train/test split",
+        "validation_fraction": 0.15,
+        "time_budget": 900.0,
+        "threads": 1,
+    }
+    (folder / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    text = render.renderer_of("exp-ablation")(results)
+    first, versus, caption = text.split("\n\n")
+    lines = {line.split(" | ")[0].lstrip("| "): line for line in first.splitlines()}
+    difference = summary["datasets"]["adult"]["configs"]["ensemble"]["vs_default"]
+    assert lines["default"] == "| default | as shipped | 0.8100 ± 0.0100 |"
+    assert lines["**ensemble**"] == (
+        f"| **ensemble** | ensemble_size=32 | 0.8300 ({difference['mean']:+.4f} "
+        f"[{difference['low']:+.4f}, {difference['high']:+.4f}]) |"
+    )
+    assert lines["hgb"] == "| hgb | HistGradientBoosting | 0.9100 ± 0.0100 |"
+    assert "| default | loses to hgb (-0.1000 [-0.1000, -0.1000]) |" in versus
+    assert "| combined |" not in versus  # the combination was not fitted here
+    assert "it chose ensemble" in caption and "adult 20–22 (early_stopping 3)" in caption
+    assert "combined:" not in caption
+    assert "Time budget 900 s per fit" in caption and settings["command"] in caption

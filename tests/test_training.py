@@ -4,9 +4,20 @@ import warnings
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 import pyg_tabular.typing as _typing
-from pyg_tabular.training import TrainingResult, train
+from pyg_tabular.training import (
+    LR_SCHEDULES,
+    TASK_LOSSES,
+    EnsembleMean,
+    TrainingResult,
+    ensemble_mean,
+    exponential_moving_average,
+    make_lr_scheduler,
+    member_loss,
+    train,
+)
 
 
 class Scalar(torch.nn.Module):
@@ -378,3 +389,257 @@ def test_empty_epoch_is_refused():
     model, optimizer, loss_fn, _ = _drifting_problem()
     with pytest.raises(ValueError, match="no batches"):
         train(model, lambda epoch: [], loss_fn, optimizer=optimizer, epochs=2)
+
+
+# --------------------------------------------------------------------------- #
+# Weight averaging and learning-rate schedules
+# --------------------------------------------------------------------------- #
+
+
+def test_averaged_weights_are_what_validation_sees_and_what_is_restored():
+    model, optimizer, loss_fn, validate = _drifting_problem()
+    decay = 0.7
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
+    trained, validated = [], []
+
+    def loss(batch):
+        trained.append(model.w.item())
+        return loss_fn(batch)
+
+    def check():
+        validated.append(model.w.item())
+        return validate()
+
+    result = train(
+        model,
+        lambda epoch: [0, 1],  # two steps per epoch: the average is per step
+        loss,
+        optimizer=optimizer,
+        epochs=6,
+        validate=check,
+        averaged=averaged,
+    )
+    # Training follows its own weights, untouched by the average: SGD on
+    # (w - 10)^2 at lr 0.1 gives w_t = 10 (1 - 0.8^t).
+    assert trained == pytest.approx([10.0 * (1 - 0.8**t) for t in range(12)])
+    # The exponential moving average by hand: the first update copies.
+    average, by_hand = None, []
+    for t in range(1, 13):
+        w = 10.0 * (1 - 0.8**t)
+        average = w if average is None else decay * average + (1 - decay) * w
+        if t % 2 == 0:
+            by_hand.append(average)
+    assert validated == pytest.approx(by_hand)
+    losses = [(e - 3.0) ** 2 for e in by_hand]
+    assert result.best_epoch == losses.index(min(losses)) + 1 < 6
+    assert model.w.item() == pytest.approx(by_hand[result.best_epoch - 1])
+
+
+def test_without_validate_the_last_average_is_kept():
+    model, optimizer, loss_fn, _ = _drifting_problem()
+    averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.5))
+    train(model, _one_batch, loss_fn, optimizer=optimizer, epochs=3, averaged=averaged)
+    w = [10.0 * (1 - 0.8**t) for t in (1, 2, 3)]
+    assert model.w.item() == pytest.approx(0.5 * (0.5 * w[0] + 0.5 * w[1]) + 0.5 * w[2])
+
+
+def test_exponential_moving_average_warms_its_decay_up():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    average = exponential_moving_average(model, 0.95)
+    weights, by_hand = [], None
+    for t in range(1, 60):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn_like(parameter))
+        weights.append([p.detach().clone() for p in model.parameters()])
+        average.update_parameters(model)
+        beta = min(0.95, t / (t + 9))
+        current = weights[-1]
+        by_hand = (
+            current
+            if by_hand is None
+            else [beta * a + (1 - beta) * w for a, w in zip(by_hand, current)]
+        )
+    for averaged, expected in zip(average.module.parameters(), by_hand):
+        torch.testing.assert_close(averaged, expected)
+    with pytest.raises(ValueError, match=r"decay must be in \(0, 1\)"):
+        exponential_moving_average(model, 0.0)
+    with pytest.raises(ValueError, match=r"decay must be a float in \[0, 1\)"):
+        exponential_moving_average(model, 1.0)
+
+
+def test_averaged_must_be_an_averaged_model():
+    model, optimizer, loss_fn, _ = _drifting_problem()
+    with pytest.raises(TypeError, match="averaged must be a torch.optim.swa_utils.AveragedModel"):
+        train(model, _one_batch, loss_fn, optimizer=optimizer, epochs=1, averaged=model)
+
+
+def _rates(schedule, total_steps, warmup, lr=2.0):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr)
+    scheduler = make_lr_scheduler(optimizer, schedule, total_steps=total_steps, warmup=warmup)
+    rates = []
+    for _ in range(total_steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+@pytest.mark.parametrize("total_steps, warmup", [(20, 0.25), (7, 0.0), (30, 0.05), (3, 0.4)])
+def test_cosine_schedule_is_linear_warmup_then_cosine_decay(total_steps, warmup):
+    lr, w = 2.0, round(warmup * total_steps)
+    w = w if w >= 2 else 0
+    expected = [
+        lr * (t + 1) / w
+        if t < w
+        else lr / 2 * (1 + math.cos(math.pi * (t - w) / (total_steps - w)))
+        for t in range(total_steps)
+    ]
+    assert _rates("cosine", total_steps, warmup, lr) == pytest.approx(expected)
+
+
+def test_one_cycle_schedule_is_pytorchs_one_cycle():
+    rates = _rates("one-cycle", 40, 0.25, lr=2.0)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    reference = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=2.0, total_steps=40, pct_start=0.25
+    )
+    expected = []
+    for _ in range(40):
+        expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert rates == pytest.approx(expected)
+    assert max(rates) == pytest.approx(2.0) and rates.index(max(rates)) == 9
+    assert rates[0] == pytest.approx(2.0 / 25) and rates[-1] < 1e-3
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3])
+def test_one_cycle_runs_on_a_few_steps(total_steps):
+    rates = _rates("one-cycle", total_steps, 0.0)
+    assert len(rates) == total_steps and all(0.0 < r <= 2.0 for r in rates)
+
+
+def test_train_steps_the_schedule_after_every_optimizer_step():
+    model, optimizer, loss_fn, validate = _drifting_problem()
+    scheduler = make_lr_scheduler(optimizer, "cosine", total_steps=9, warmup=0.0)
+    seen = []
+
+    def loss(batch):
+        seen.append(optimizer.param_groups[0]["lr"])
+        return loss_fn(batch)
+
+    train(
+        model,
+        lambda epoch: [0, 1, 2],
+        loss,
+        optimizer=optimizer,
+        epochs=3,
+        validate=validate,
+        scheduler=scheduler,
+    )
+    assert seen == pytest.approx([0.05 * (1 + math.cos(math.pi * t / 9)) for t in range(9)])
+
+
+def test_schedules_are_a_registry():
+    assert set(LR_SCHEDULES) >= {"cosine", "one-cycle"}
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match=r"schedule must be one of \['cosine', 'one-cycle'"):
+        make_lr_scheduler(optimizer, "step", total_steps=5)
+    with pytest.raises(ValueError, match=r"total_steps must be a positive int \(got 0\)"):
+        make_lr_scheduler(optimizer, "cosine", total_steps=0)
+    with pytest.raises(ValueError, match=r"warmup must be a float in \[0, 1\) \(got 1.0\)"):
+        make_lr_scheduler(optimizer, "cosine", total_steps=5, warmup=1.0)
+
+
+# --------------------------------------------------------------------------- #
+# Task losses and ensembles
+# --------------------------------------------------------------------------- #
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 0.3])
+def test_binary_label_smoothing_is_two_class_cross_entropy_smoothing(smoothing):
+    torch.manual_seed(0)
+    logit, y = torch.randn(16, 1), torch.randint(0, 2, (16,))
+    loss = member_loss(logit, y, "binary", label_smoothing=smoothing)
+    # One logit z is the two-class softmax of [0, z].
+    two_class = torch.cat([torch.zeros_like(logit), logit], dim=1)
+    torch.testing.assert_close(loss, F.cross_entropy(two_class, y, label_smoothing=smoothing))
+    # And by the formula: target y (1 - eps) + eps / 2.
+    target = y.float() * (1 - smoothing) + smoothing / 2
+    by_hand = -(target * F.logsigmoid(logit[:, 0]) + (1 - target) * F.logsigmoid(-logit[:, 0]))
+    torch.testing.assert_close(loss, by_hand.mean())
+
+
+def test_multiclass_label_smoothing_equals_the_formula():
+    torch.manual_seed(0)
+    out, y, eps = torch.randn(10, 4), torch.randint(0, 4, (10,)), 0.2
+    target = F.one_hot(y, 4).float() * (1 - eps) + eps / 4
+    by_hand = -(target * out.log_softmax(-1)).sum(-1).mean()
+    torch.testing.assert_close(member_loss(out, y, "multiclass", label_smoothing=eps), by_hand)
+    assert not torch.allclose(member_loss(out, y, "multiclass"), by_hand)
+
+
+def test_label_smoothing_is_refused_for_regression_and_out_of_range():
+    out, y = torch.zeros(3, 1), torch.zeros(3)
+    with pytest.raises(ValueError, match="label_smoothing applies to classification"):
+        member_loss(out, y, "regression", label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"label_smoothing must be a float in \[0, 1\)"):
+        member_loss(out, y, "binary", label_smoothing=1.5)
+    with pytest.raises(ValueError, match=r"kind must be one of \['regression'"):
+        member_loss(out, y, "ranking")
+    assert set(TASK_LOSSES) == {"regression", "binary", "multiclass"}
+
+
+class _Members(torch.nn.Module):
+    # An ensemble whose members' outputs are fixed: [n, k, out].
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def forward(self, x):
+        return self.out
+
+
+def test_an_ensembles_prediction_is_the_mean_of_its_members():
+    torch.manual_seed(0)
+    out = torch.randn(6, 4, 3)
+    x = torch.zeros(6, 1)
+    torch.testing.assert_close(EnsembleMean(_Members(out), "regression")(x), out.mean(1))
+    binary = EnsembleMean(_Members(out[..., :1]), "binary")(x)
+    assert binary.shape == (6, 1)
+    torch.testing.assert_close(torch.sigmoid(binary), torch.sigmoid(out[..., :1]).mean(1))
+    multiclass = ensemble_mean(out, "multiclass")
+    torch.testing.assert_close(multiclass.exp(), torch.softmax(out, -1).mean(1))
+    # Probabilities are averaged, not logits: one sure member does not win alone.
+    sure = torch.tensor([[[30.0], [-1.0], [-1.0], [-1.0]]])
+    mean = ensemble_mean(sure, "binary")
+    assert torch.sigmoid(mean).item() == pytest.approx(
+        (1.0 + 3 * torch.sigmoid(torch.tensor(-1.0)).item()) / 4
+    )
+    with pytest.raises(ValueError, match=r"out must be \[n, k, out\]"):
+        ensemble_mean(out[0], "regression")
+
+
+@pytest.mark.parametrize(
+    "kind, smoothing",
+    [
+        ("regression", 0.0),
+        ("binary", 0.0),
+        ("binary", 0.1),
+        ("multiclass", 0.0),
+        ("multiclass", 0.1),
+    ],
+)
+def test_an_ensembles_training_loss_is_the_mean_of_its_members_losses(kind, smoothing):
+    torch.manual_seed(0)
+    out = torch.randn(8, 5, 3 if kind == "multiclass" else 1)
+    classes = {"regression": 0, "binary": 2, "multiclass": 3}[kind]
+    y = torch.randn(8) if kind == "regression" else torch.randint(0, classes, (8,))
+    by_hand = [member_loss(out[:, m], y, kind, label_smoothing=smoothing) for m in range(5)]
+    loss = member_loss(out, y, kind, 5, label_smoothing=smoothing)
+    torch.testing.assert_close(loss, torch.stack(by_hand).mean())
+    with pytest.raises(ValueError, match=r"\[n, 4, out\]"):
+        member_loss(out, y, kind, 4)

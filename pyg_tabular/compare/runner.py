@@ -14,8 +14,9 @@ attributes, honoured for every model whatever its name:
   ``weight_decay``, e.g. ``0.0``), instead of ``model.parameters()``;
 - ``ensemble_size`` (int :math:`k`): the model returns one prediction per
   member, ``[n, k, out]``. It is trained on the mean of the members' losses,
-  each member against every target (:func:`member_loss`), and evaluated on
-  the mean of the members' predictions (:class:`EnsembleMean`).
+  each member against every target (:func:`~pyg_tabular.training.member_loss`),
+  and evaluated on the mean of the members' predictions
+  (:class:`~pyg_tabular.training.EnsembleMean`).
 
 See :func:`make_optimizer`; :class:`~pyg_tabular.compare.peers.TabMNet` and
 :class:`~pyg_tabular.compare.peers.FTTransformerNet` use them.
@@ -46,7 +47,7 @@ from pyg_tabular.compare.models import (
 from pyg_tabular.compare.progress import Progress, epoch_reporter
 from pyg_tabular.compare.tasks import Task, load_task
 from pyg_tabular.run_result import RunResult
-from pyg_tabular.training import train
+from pyg_tabular.training import EnsembleMean, member_loss, train
 from pyg_tabular.utils.validation import check_positive_int
 
 #: Where a run's task comes from: a named dataset, or a callable
@@ -64,69 +65,6 @@ _STOPPED_BY = {
     "time_budget": "time",
     "diverged": "diverged",
 }
-
-
-def _loss_fn(kind: str) -> Callable[[Tensor, Tensor], Tensor]:
-    if kind == "regression":
-        return lambda out, y: nn.functional.mse_loss(out.squeeze(-1), y.float())
-    if kind == "binary":
-        return lambda out, y: nn.functional.binary_cross_entropy_with_logits(
-            out.squeeze(-1), y.float()
-        )
-    return lambda out, y: nn.functional.cross_entropy(out, y.long())
-
-
-def member_loss(out: Tensor, y: Tensor, kind: str, ensemble_size: int | None = None) -> Tensor:
-    r"""The training loss of :obj:`out` for targets :obj:`y` of a task :obj:`kind`.
-
-    With :obj:`ensemble_size` :math:`k`, :obj:`out` is ``[n, k, out]`` and the
-    loss is the mean over the :math:`k` members of each member's loss against
-    all of :obj:`y` (MSE, binary or multiclass cross-entropy); without, it is
-    that loss of ``[n, out]``.
-    """
-    loss_of = _loss_fn(kind)
-    if ensemble_size is None:
-        return loss_of(out, y)
-    if out.dim() != 3 or out.size(1) != ensemble_size:
-        raise ValueError(
-            f"an ensemble of {ensemble_size} members must return [n, {ensemble_size}, out] "
-            f"(got shape {tuple(out.shape)})"
-        )
-    # Every member's loss is a mean over the same n rows, so the mean of the
-    # members' losses is the loss over all n * k predictions at once.
-    return loss_of(out.flatten(0, 1), y.repeat_interleave(ensemble_size))
-
-
-class EnsembleMean(nn.Module):
-    r"""The mean prediction of an ensemble :obj:`model` (``[n, k, out]``),
-    in the form a single model's output takes (``[n, out]``), so that
-    :func:`~pyg_tabular.compare.metrics.evaluate` reads it unchanged.
-
-    - ``"regression"``: the mean of the members' values;
-    - ``"binary"``: the logit of the mean of the members' probabilities;
-    - ``"multiclass"``: the log of the mean of the members' class
-      probabilities (log-probabilities: their softmax is that mean).
-
-    Args:
-        model (torch.nn.Module): Returns ``[n, k, out]``.
-        kind (str): The task kind.
-    """
-
-    def __init__(self, model: nn.Module, kind: str) -> None:
-        super().__init__()
-        self.model = model
-        self.kind = kind
-
-    def forward(self, x: Tensor) -> Tensor:
-        out = self.model(x)  # [n, k, out]
-        if self.kind == "regression":
-            return out.mean(1)
-        if self.kind == "binary":
-            # float64: a mean probability near 0 or 1 keeps a finite logit.
-            probability = torch.sigmoid(out.double()).mean(1)
-            return torch.logit(probability, eps=1e-12).to(out.dtype)
-        # log(mean_k p_k) without leaving log space: a tiny probability stays finite.
-        return torch.logsumexp(torch.log_softmax(out, dim=-1), dim=1) - math.log(out.size(1))
 
 
 def make_optimizer(

@@ -17,12 +17,13 @@ from pyg_tabular.datasets.named_datasets import (
     load_wine,
 )
 from pyg_tabular.datasets.streaming_tabular_loader import StreamingTabularLoader
-from pyg_tabular.datasets.table_encoder import TableEncoder
+from pyg_tabular.datasets.table_encoder import SCALINGS, TableEncoder
 from pyg_tabular.datasets.tabular_dataset import TabularDataset
 from pyg_tabular.datasets.tabular_loader import TabularLoader
 
 __all__ = [
     "TableEncoder",
+    "SCALINGS",
     "TabularDataset",
     "TabularLoader",
     "StreamingTabularLoader",

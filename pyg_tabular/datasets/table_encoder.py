@@ -22,6 +22,14 @@ from pyg_tabular.datasets._columns import (
 
 _STATE_KEYS = ("columns", "numeric_names", "categorical_names", "mean", "std", "vocabularies")
 
+#: How :class:`TableEncoder` scales numeric cells: ``"standard"`` (mean and
+#: standard deviation) or ``"robust"`` (RealMLP's robust scaling and smooth
+#: clipping).
+SCALINGS = ("standard", "robust")
+
+# RealMLP's smooth clipping x / sqrt(1 + (x / 3)^2) keeps |x| < 3.
+_CLIP = 3.0
+
 
 class TableEncoder:
     r"""Encodes the feature columns of a table for feature-graph models, with
@@ -41,15 +49,28 @@ class TableEncoder:
     with its column and row, when it is infinite, or when its standardized
     value does not fit :obj:`dtype`.
 
+    With ``scaling="robust"``, numeric cells get the robust scaling and
+    smooth clipping of RealMLP (Holzmüller et al., "Better by Default: Strong
+    Pre-Tuned MLPs and Boosted Trees on Tabular Data", NeurIPS 2024) instead:
+    :math:`z = (x - q_{1/2}) / s` with :math:`s = q_{3/4} - q_{1/4}` (or
+    :math:`(\max - \min) / 2` when the quartiles coincide; a constant column
+    is only centred), then :math:`z / \sqrt{1 + (z / 3)^2}`, which keeps the
+    bulk of the column linear and squeezes outliers smoothly into
+    :math:`(-3, 3)`, monotonically. Quantiles need every training row at
+    once: :meth:`partial_fit` takes a single chunk in this mode.
+
     Args:
         categorical (list, optional): Columns to encode as categories (names,
             or column indices for arrays); every other column must be numeric.
             (default: :obj:`None`)
         impute (str, optional, keyword-only): :obj:`None` keeps missing numeric cells as
             NaN; ``"mean"`` fills them with the training mean (``0`` after
-            standardization). (default: :obj:`None`)
+            standardization; the median, ``0``, with ``scaling="robust"``).
+            (default: :obj:`None`)
         dtype (torch.dtype, optional, keyword-only): Floating dtype of the encoded numeric
             cells. (default: :func:`torch.get_default_dtype`)
+        scaling (str, optional, keyword-only): ``"standard"`` or
+            ``"robust"``, see above. (default: :obj:`"standard"`)
 
     Example:
         >>> import numpy as np
@@ -68,6 +89,7 @@ class TableEncoder:
         *,
         impute: str | None = None,
         dtype: torch.dtype | None = None,
+        scaling: str = "standard",
     ) -> None:
         if isinstance(categorical, (str, int)):
             raise ValueError(f"categorical must be a list of columns (got {categorical!r})")
@@ -76,9 +98,12 @@ class TableEncoder:
         dtype = torch.get_default_dtype() if dtype is None else dtype
         if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
             raise ValueError(f"dtype must be a floating dtype (got {dtype!r})")
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {list(SCALINGS)} (got {scaling!r})")
         self.categorical = None if categorical is None else list(categorical)
         self.impute = impute
         self.dtype = dtype
+        self.scaling = scaling
         self._reset()
 
     def _reset(self) -> None:
@@ -91,6 +116,8 @@ class TableEncoder:
         self.vocabularies: dict[str, list[Any]] = {}
         self._mean = np.zeros(0)
         self._std = np.ones(0)
+        self._center = np.zeros(0)
+        self._scale = np.ones(0)
         self._moments: _Moments | None = None
         self._seen: dict[str, dict[Any, None]] = {}
         self._first_missing: tuple[str, int] | None = None
@@ -161,6 +188,11 @@ class TableEncoder:
             The encoder itself.
         """
         table = data if isinstance(data, Table) else Table(data, feature_names, name=name)
+        if self._moments is not None and self.scaling == "robust":
+            raise ValueError(
+                "scaling='robust' takes the quantiles of all the training rows at once: "
+                "call fit() with them, not partial_fit() chunk by chunk"
+            )
         if self._moments is None:
             self._resolve(table, exclude, ignore, name)
             self._moments = _Moments(len(self.numeric_names))
@@ -170,13 +202,21 @@ class TableEncoder:
             if absent:
                 raise ValueError(f"{name} is missing the feature columns {absent}")
         # One column at a time: the temporaries stay the size of one column.
+        robust = []
         for position, column in enumerate(self.numeric_names):
             values = _numeric(table, column, offset)
             self._moments.update(position, values)
             self._note_missing(column, values, table, offset)
+            if self.scaling == "robust":
+                robust.append(_robust_statistics(values))
         for column in self.categorical_names:
             self._seen[column].update(dict.fromkeys(unique_labels(table.objects(column))))
         self._mean, self._std = self._moments.result(self.numeric_names)
+        if self.scaling == "robust":
+            self._center = np.array([c for c, _ in robust], dtype=np.float64)
+            self._scale = np.array([s for _, s in robust], dtype=np.float64)
+        else:
+            self._center, self._scale = self._mean, self._std
         self.vocabularies = {n: sorted_values(self._seen[n]) for n in self.categorical_names}
         self._fitted = True
         return self
@@ -227,7 +267,7 @@ class TableEncoder:
                 (default: :obj:`"data"`)
 
         Returns:
-            ``(numeric, categorical)``: standardized numeric cells
+            ``(numeric, categorical)``: scaled numeric cells
             ``[N, F_num]`` in :obj:`dtype`, and category codes ``[N, F_cat]``
             (``long``), columns in the order of :attr:`numeric_names` and
             :attr:`categorical_names`.
@@ -246,9 +286,13 @@ class TableEncoder:
         cells = []
         for position, column in enumerate(self.numeric_names):
             raw = _numeric(table, column, offset)
-            cells.append(
-                _standardize(raw, self._mean[position], self._std[position], column, limit, offset)
+            scaled = _standardize(
+                raw, self._center[position], self._scale[position], column, limit, offset
             )
+            if self.scaling == "robust":
+                # hypot: (z / 3)^2 would overflow for |z| above 1e154.
+                scaled = scaled / np.hypot(1.0, scaled / _CLIP)
+            cells.append(scaled)
         if cells:
             numeric = torch.from_numpy(np.stack(cells, axis=1))
         else:
@@ -309,6 +353,9 @@ class TableEncoder:
             "std": torch.from_numpy(self._std.copy()),
             "vocabularies": {k: list(v) for k, v in self.vocabularies.items()},
             "impute": self.impute,
+            "scaling": self.scaling,
+            "center": torch.from_numpy(self._center.copy()),
+            "scale": torch.from_numpy(self._scale.copy()),
         }
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> TableEncoder:
@@ -329,8 +376,8 @@ class TableEncoder:
                 "state_dict is inconsistent: columns, numeric_names, categorical_names and "
                 "vocabularies do not match"
             )
-        mean = torch.as_tensor(state_dict["mean"], dtype=torch.float64).reshape(-1).numpy()
-        std = torch.as_tensor(state_dict["std"], dtype=torch.float64).reshape(-1).numpy()
+        mean = _float64_vector(state_dict["mean"])
+        std = _float64_vector(state_dict["std"])
         if mean.shape != (len(numeric),) or std.shape != (len(numeric),):
             raise ValueError(
                 f"state_dict's mean and std must hold {len(numeric)} values "
@@ -351,12 +398,29 @@ class TableEncoder:
         impute = state_dict.get("impute", self.impute)
         if impute not in IMPUTE_MODES:
             raise ValueError(f"impute must be one of {IMPUTE_MODES} (got {impute!r})")
+        # States written before robust scaling existed were standardized.
+        scaling = state_dict.get("scaling", "standard")
+        if scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {list(SCALINGS)} (got {scaling!r})")
+        center = _float64_vector(state_dict.get("center", mean))
+        scale = _float64_vector(state_dict.get("scale", std))
+        if (
+            center.shape != mean.shape
+            or scale.shape != mean.shape
+            or not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all())
+        ):
+            raise ValueError(
+                f"state_dict's center must hold {len(numeric)} finite values and scale "
+                f"{len(numeric)} finite positive ones (got {center.tolist()} and {scale.tolist()})"
+            )
         self._reset()
         self.columns, self.numeric_names, self.categorical_names = columns, numeric, categorical
         self.input_columns = inputs
         self.vocabularies = vocabularies
         self._mean, self._std = mean.copy(), std.copy()
+        self._center, self._scale = center.copy(), scale.copy()
         self.impute = impute
+        self.scaling = scaling
         self._fitted = True
         return self
 
@@ -389,6 +453,20 @@ class TableEncoder:
         return torch.from_numpy(self._std.copy())
 
     @property
+    def center(self) -> Tensor:
+        r"""What :meth:`transform` subtracts from each numeric column,
+        ``[F_num]`` (float64): the mean, or the median with
+        ``scaling="robust"``."""
+        return torch.from_numpy(self._center.copy())
+
+    @property
+    def scale(self) -> Tensor:
+        r"""What :meth:`transform` then divides by: the standard deviation,
+        or the robust scale with ``scaling="robust"`` (``1`` for constant
+        columns)."""
+        return torch.from_numpy(self._scale.copy())
+
+    @property
     def cardinalities(self) -> list[int]:
         r"""Codes per categorical column, the reserved ``0`` included."""
         return [len(self.vocabularies[n]) + 1 for n in self.categorical_names]
@@ -400,6 +478,10 @@ class TableEncoder:
             f"{self.__class__.__name__}(numeric={len(self.numeric_names)}, "
             f"categorical={len(self.categorical_names)})"
         )
+
+
+def _float64_vector(values: Any) -> np.ndarray:
+    return torch.as_tensor(values, dtype=torch.float64).reshape(-1).numpy()
 
 
 def _numeric(table: Table, column: str, offset: int) -> np.ndarray:
@@ -434,6 +516,24 @@ def _standardize(
             f"range of the encoded dtype"
         )
     return out
+
+
+def _robust_statistics(values: np.ndarray) -> tuple[float, float]:
+    r"""RealMLP's centre and scale of one column's observed values: the
+    median, and the interquartile range, or half the range when the quartiles
+    coincide; a constant (or never observed) column is only centred."""
+    observed = values[~np.isnan(values)]
+    if observed.size == 0:
+        return 0.0, 1.0
+    low, q1, median, q3, high = np.quantile(observed, [0.0, 0.25, 0.5, 0.75, 1.0])
+    with np.errstate(over="ignore"):
+        scale = q3 - q1 if q3 > q1 else 0.5 * (high - low)
+    if not np.isfinite(scale):
+        raise ValueError(
+            "a numeric column spreads wider than the float64 range (its robust scale "
+            "overflows); rescale it"
+        )
+    return float(median), float(scale) if scale > 0 else 1.0
 
 
 def _power_of_two_above(value: float) -> float:
@@ -505,4 +605,4 @@ class _Moments:
         return mean, std
 
 
-__all__ = ["TableEncoder"]
+__all__ = ["TableEncoder", "SCALINGS"]

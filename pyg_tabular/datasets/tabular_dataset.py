@@ -47,7 +47,9 @@ class TabularDataset(ColumnSchema, Dataset):
     **training rows only**:
 
     * each numeric column is standardized with its NaN-aware mean and
-      (population) standard deviation; a constant column is only centred.
+      (population) standard deviation; a constant column is only centred
+      (with ``scaling="robust"``: RealMLP's robust scaling and smooth
+      clipping, see :class:`~pyg_tabular.datasets.TableEncoder`).
       Missing cells stay NaN, so that feature graphs can drop them
       (``missing="drop"``), unless :obj:`impute` fills them;
     * each categorical column gets a vocabulary of the values seen in the
@@ -109,6 +111,10 @@ class TabularDataset(ColumnSchema, Dataset):
             (default: :func:`torch.get_default_dtype`)
         name (str, optional, keyword-only): A name shown in the repr.
             (default: :obj:`None`)
+        scaling (str, optional, keyword-only): ``"standard"`` or
+            ``"robust"``: how the numeric columns are scaled, see
+            :class:`~pyg_tabular.datasets.TableEncoder`.
+            (default: :obj:`"standard"`)
 
     The encoded table is held in :attr:`numeric` (``[N, F_num]``,
     standardized), :attr:`categorical` (``[N, F_cat]`` codes, ``long``) and
@@ -158,6 +164,7 @@ class TabularDataset(ColumnSchema, Dataset):
         feature_names: Sequence[str] | None = None,
         dtype: torch.dtype | None = None,
         name: str | None = None,
+        scaling: str = "standard",
     ) -> None:
         if task is not None and task not in TASKS:
             raise ValueError(f"task must be one of {TASKS} or None (got {task!r})")
@@ -208,7 +215,7 @@ class TabularDataset(ColumnSchema, Dataset):
         self.split_index = _split_rows(table.num_rows, split, seed, strata)
 
         # Fit on the training rows only: nothing from val/test may shape the encoding.
-        self.encoder = TableEncoder(categorical, impute=impute, dtype=dtype)
+        self.encoder = TableEncoder(categorical, impute=impute, dtype=dtype, scaling=scaling)
         self.encoder.fit(
             table.take(self.split_index["train"].numpy()), exclude=exclude, ignore=dropped
         )
@@ -345,11 +352,21 @@ class TabularDataset(ColumnSchema, Dataset):
             raise ValueError(f"split must be one of {SPLITS} or None (got {split!r})")
         return self.split_index[split]
 
-    def fit_bins(self, n_bins: int = 48, split: str | None = "train") -> list[Tensor]:
-        r"""Quantile bin edges of each standardized numeric column over the
-        rows of :obj:`split`, for a piecewise-linear numeric embedding
-        (:func:`~pyg_tabular.nn.models.fit_bins`). Fit on the training rows
-        only, as the standardization was.
+    def fit_bins(
+        self,
+        n_bins: int = 48,
+        split: str | None = "train",
+        *,
+        target_aware: bool = False,
+        tree_kwargs: dict[str, Any] | None = None,
+    ) -> list[Tensor]:
+        r"""Bin edges of each encoded numeric column over the rows of
+        :obj:`split`, for a piecewise-linear numeric embedding
+        (:func:`~pyg_tabular.nn.models.fit_bins`): quantile bins, or with
+        :obj:`target_aware`, the thresholds of a decision tree on the target
+        (a regression tree for a regression task, a classification tree
+        otherwise; :obj:`tree_kwargs` are its options). Fit on the training
+        rows only, as the encoding was.
 
         Example:
             >>> import pandas as pd
@@ -359,7 +376,20 @@ class TabularDataset(ColumnSchema, Dataset):
         """
         from pyg_tabular.nn.models import fit_bins
 
-        return fit_bins(self.numeric[self.index(split)], n_bins)
+        rows = self.index(split)
+        if not target_aware:
+            if tree_kwargs is not None:
+                raise ValueError("tree_kwargs apply to target_aware=True bins")
+            return fit_bins(self.numeric[rows], n_bins)
+        if self.target is None:
+            raise ValueError("target_aware bins need the dataset's target (it has none)")
+        return fit_bins(
+            self.numeric[rows],
+            n_bins,
+            y=self.target[rows],
+            regression=self.task == "regression",
+            tree_kwargs=tree_kwargs,
+        )
 
     def __len__(self) -> int:
         return self.numeric.size(0)

@@ -26,11 +26,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from pyg_tabular import distributed as _distributed
-from pyg_tabular.datasets import TableEncoder, TabularDataset
+from pyg_tabular.datasets import SCALINGS, TableEncoder, TabularDataset
 from pyg_tabular.datasets._columns import Table
 from pyg_tabular.datasets._inference import infer_columns
 from pyg_tabular.estimators._sklearn import (
@@ -40,8 +39,16 @@ from pyg_tabular.estimators._sklearn import (
     validate_data,
 )
 from pyg_tabular.nn.models import FeatureGraphNet
-from pyg_tabular.training import train
+from pyg_tabular.training import (
+    LR_SCHEDULES,
+    ensemble_mean,
+    exponential_moving_average,
+    make_lr_scheduler,
+    member_loss,
+    train,
+)
 from pyg_tabular.utils.validation import (
+    check_choice,
     check_fraction,
     check_positive_int,
     check_positive_number,
@@ -55,7 +62,22 @@ _ATTENTION_ROWS = 1024
 _STATE_KEYS = ("params", "encoder", "target", "model", "feature_attention", "history")
 
 # What a checkpoint that predates a parameter was trained with.
-_PARAMS_BEFORE_THEY_EXISTED: dict[str, Any] = {"block": "residual"}
+_PARAMS_BEFORE_THEY_EXISTED: dict[str, Any] = {
+    "block": "residual",
+    "ensemble_size": 1,
+    "label_smoothing": 0.0,
+    "lr_schedule": None,
+    "lr_warmup": 0.05,
+    "ema_decay": None,
+    "scaling": "standard",
+    "binning": "quantile",
+}
+
+#: How :class:`FeatureGraphClassifier` and :class:`FeatureGraphRegressor`
+#: place the bins of a piecewise-linear numeric embedding: on quantiles of
+#: the training rows, or on the split points of a decision tree on the
+#: training target (see :func:`~pyg_tabular.nn.models.fit_bins`).
+BINNINGS = ("quantile", "tree")
 
 
 def _check_number(value: object, name: str, low: float, low_open: bool) -> float:
@@ -83,6 +105,8 @@ class _FeatureGraphEstimator(BaseEstimator):
     r"""Base of :class:`FeatureGraphClassifier` and :class:`FeatureGraphRegressor`."""
 
     _task_kind = ""  # "classifier" or "regressor"
+    # What label_smoothing=None means: the task's default.
+    _default_label_smoothing = 0.0
 
     def __init__(
         self,
@@ -97,10 +121,17 @@ class _FeatureGraphEstimator(BaseEstimator):
         readout: str = "flatten",
         head_channels: int = 64,
         num_groups: int | None = None,
+        ensemble_size: int = 1,
         epochs: int = 100,
         batch_size: int = 256,
         lr: float = 1e-3,
         weight_decay: float = 1e-5,
+        lr_schedule: str | None = None,
+        lr_warmup: float = 0.05,
+        ema_decay: float | None = None,
+        label_smoothing: float | None = None,
+        scaling: str = "standard",
+        binning: str = "quantile",
         validation_fraction: float = 0.15,
         patience: int = 10,
         time_budget: float | None = None,
@@ -119,10 +150,17 @@ class _FeatureGraphEstimator(BaseEstimator):
         self.readout = readout
         self.head_channels = head_channels
         self.num_groups = num_groups
+        self.ensemble_size = ensemble_size
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
         self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.lr_warmup = lr_warmup
+        self.ema_decay = ema_decay
+        self.label_smoothing = label_smoothing
+        self.scaling = scaling
+        self.binning = binning
         self.validation_fraction = validation_fraction
         self.patience = patience
         self.time_budget = time_budget
@@ -146,6 +184,23 @@ class _FeatureGraphEstimator(BaseEstimator):
         check_positive_int(self.patience, "patience")
         _check_number(self.lr, "lr", 0.0, low_open=True)
         _check_number(self.weight_decay, "weight_decay", 0.0, low_open=False)
+        check_positive_int(self.ensemble_size, "ensemble_size")
+        if self.lr_schedule is not None:
+            check_choice(self.lr_schedule, "lr_schedule", tuple(LR_SCHEDULES))
+        check_fraction(self.lr_warmup, "lr_warmup")
+        if self.ema_decay is not None:
+            decay = check_fraction(self.ema_decay, "ema_decay")
+            if decay == 0.0:
+                raise ValueError(f"ema_decay must be in (0, 1) or None (got {self.ema_decay!r})")
+        if self.label_smoothing is not None:
+            check_fraction(self.label_smoothing, "label_smoothing")
+        if self._task_kind == "regressor" and self.label_smoothing not in (None, 0.0):
+            raise ValueError(
+                f"label_smoothing applies to classification; {type(self).__name__} needs 0 "
+                f"(got {self.label_smoothing!r})"
+            )
+        check_choice(self.scaling, "scaling", SCALINGS)
+        check_choice(self.binning, "binning", BINNINGS)
         check_fraction(self.validation_fraction, "validation_fraction")
         if self.time_budget is not None:
             # train() keeps processes in step itself (rank 0's clock, between epochs).
@@ -207,8 +262,41 @@ class _FeatureGraphEstimator(BaseEstimator):
     def _num_outputs(self) -> int:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def _loss(self, out: Tensor, target: Tensor) -> Tensor:  # pragma: no cover - abstract
+    def _kind(self) -> str:  # pragma: no cover - abstract
+        """The task kind the network trains on (a key of TASK_LOSSES)."""
         raise NotImplementedError
+
+    def _loss_target(self, target: Tensor) -> Tensor:
+        """The encoded targets in the form the network learns them."""
+        return target
+
+    def _training_loss(self, out: Tensor, target: Tensor) -> Tensor:
+        r"""The loss of a training step: the mean of the members' losses for
+        an ensemble, with label smoothing."""
+        return member_loss(
+            out,
+            self._loss_target(target),
+            self._kind(),
+            self._ensemble(),
+            label_smoothing=self._label_smoothing(),
+        )
+
+    def _validation_loss(self, out: Tensor, target: Tensor) -> Tensor:
+        r"""The loss of the prediction itself (the members' mean), unsmoothed."""
+        return member_loss(self._prediction(out), self._loss_target(target), self._kind())
+
+    def _label_smoothing(self) -> float:
+        if self.label_smoothing is not None:
+            return float(self.label_smoothing)
+        return self._default_label_smoothing
+
+    def _ensemble(self) -> int | None:
+        return None if int(self.ensemble_size) == 1 else int(self.ensemble_size)
+
+    def _prediction(self, out: Tensor) -> Tensor:
+        r"""The network's output ``[n, out]`` (logits, or the log of the
+        members' mean probabilities), from one model or the members' mean."""
+        return out if self._ensemble() is None else ensemble_mean(out, self._kind())
 
     def _target_state(self) -> dict[str, Any]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -293,6 +381,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             rare_classes="train",
             seed=seed,
             dtype=torch.float32,
+            scaling=self.scaling,
         )
         self.encoder_ = dataset.encoder
         if dataset.classes is not None:
@@ -303,7 +392,8 @@ class _FeatureGraphEstimator(BaseEstimator):
 
         bins = None
         if self.numeric_embedding == "piecewise-linear" and dataset.num_numeric > 0:
-            bins = dataset.fit_bins(split="train")  # the training rows only, as the scaler
+            # The training rows only, as the scaler.
+            bins = dataset.fit_bins(split="train", target_aware=self.binning == "tree")
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = self._build_model(dataset.num_numeric, dataset.cardinalities, bins)
@@ -311,10 +401,12 @@ class _FeatureGraphEstimator(BaseEstimator):
         self.model_ = model
         # Wall times differ from run to run; the history of a seeded fit does not.
         self.history_ = [
-            {k: v for k, v in record.items() if k != "seconds"} for record in result.history
+            {k: v for k, v in record.items() if k not in ("seconds", "elapsed")}
+            for record in result.history
         ]
         self.n_epochs_ = len(result.history)
         self.best_epoch_ = result.best_epoch
+        self.stop_reason_ = result.stop_reason
         rows = train_rows[:_ATTENTION_ROWS]
         self.feature_attention_ = (
             self._attention(dataset.numeric[rows], dataset.categorical[rows])
@@ -344,6 +436,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             readout=self.readout,
             head_channels=self.head_channels,
             num_groups=self.num_groups,
+            ensemble_size=self._ensemble(),
         )
 
     def _train(
@@ -359,6 +452,18 @@ class _FeatureGraphEstimator(BaseEstimator):
         optimizer = torch.optim.AdamW(
             model.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay)
         )
+        scheduler = None
+        if self.lr_schedule is not None:
+            steps_per_epoch = -(-train_rows.numel() // int(self.batch_size))
+            scheduler = make_lr_scheduler(
+                optimizer,
+                self.lr_schedule,
+                total_steps=int(self.epochs) * steps_per_epoch,
+                warmup=float(self.lr_warmup),
+            )
+        averaged = None
+        if self.ema_decay is not None:
+            averaged = exponential_moving_average(model, float(self.ema_decay))
         generator = torch.Generator().manual_seed(seed)
         world_size = _distributed.get_world_size()
         network: torch.nn.Module = model
@@ -381,13 +486,13 @@ class _FeatureGraphEstimator(BaseEstimator):
             with _overflow_is_divergence():
                 if world_size > 1:
                     return self._sharded_loss(network, chunk, numeric, categorical, target)
-                return self._loss(model(numeric[chunk], categorical[chunk]), target[chunk])
+                return self._training_loss(model(numeric[chunk], categorical[chunk]), target[chunk])
 
         def validate() -> dict[str, float]:
             try:
                 with _overflow_is_divergence():
                     out = model(numeric[val_rows], categorical[val_rows])
-                loss = float(self._loss(out, target[val_rows]))
+                loss = float(self._validation_loss(out, target[val_rows]))
             except FloatingPointError:
                 loss = math.nan
             if world_size > 1:
@@ -406,6 +511,8 @@ class _FeatureGraphEstimator(BaseEstimator):
             time_budget=None if self.time_budget is None else float(self.time_budget),
             progress=self.progress and _distributed.get_rank() == 0,
             progress_desc=type(self).__name__,
+            scheduler=scheduler,
+            averaged=averaged,
         )
 
     def _sharded_loss(
@@ -429,7 +536,7 @@ class _FeatureGraphEstimator(BaseEstimator):
         # still needs their forward and backward pass, so they run one row
         # of the batch with weight zero.
         rows = local if local.numel() > 0 else chunk[:1]
-        loss = self._loss(network(numeric[rows], categorical[rows]), target[rows])
+        loss = self._training_loss(network(numeric[rows], categorical[rows]), target[rows])
         return loss * (local.numel() * world_size / chunk.numel())
 
     # ------------------------------------------------------------ inference
@@ -450,7 +557,8 @@ class _FeatureGraphEstimator(BaseEstimator):
                         numeric.split(_PREDICT_BATCH), categorical.split(_PREDICT_BATCH)
                     )
                 ]
-            out = torch.cat(outs) if outs else torch.zeros(0, self._num_outputs())
+            out = torch.cat(outs) if outs else self.model_(numeric[:0], categorical[:0])
+            out = self._prediction(out)
             if not bool(torch.isfinite(out).all()):
                 raise FloatingPointError("non-finite network output")
         except FloatingPointError as error:
@@ -516,6 +624,7 @@ class _FeatureGraphEstimator(BaseEstimator):
             "feature_attention": self.feature_attention_,
             "history": self.history_,
             "best_epoch": self.best_epoch_,
+            "stop_reason": self.stop_reason_,
             "feature_names_in": (
                 None
                 if getattr(self, "feature_names_in_", None) is None
@@ -587,6 +696,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         estimator.history_ = state["history"]
         estimator.n_epochs_ = len(estimator.history_)
         estimator.best_epoch_ = int(state.get("best_epoch", estimator.n_epochs_))
+        # Checkpoints from before the record said why training stopped.
+        estimator.stop_reason_ = str(state.get("stop_reason", "unknown"))
         return estimator
 
 
@@ -610,7 +721,3 @@ def _broadcast(value: Tensor) -> Tensor:
     r"""Rank 0's :obj:`value` on every rank."""
     torch.distributed.broadcast(value, src=0)
     return value
-
-
-def _binary_loss(out: Tensor, target: Tensor) -> Tensor:
-    return F.binary_cross_entropy_with_logits(out.squeeze(-1), target.to(out.dtype))

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from pyg_tabular.datasets._inference import (
@@ -15,7 +14,7 @@ from pyg_tabular.datasets._inference import (
     looks_like_quantity,
     rare_class_message,
 )
-from pyg_tabular.estimators._base import _binary_loss, _FeatureGraphEstimator
+from pyg_tabular.estimators._base import _FeatureGraphEstimator
 from pyg_tabular.estimators._sklearn import (
     ClassifierMixin,
     check_classification_targets,
@@ -56,7 +55,11 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     The defaults come from one sweep over the California, Adult, ACS
     Employment and Diamonds tables, with no per-dataset tuning: its script
     (``scripts/sweep_defaults.py``) and its table are on the experiments
-    page of the docs, which also says where the defaults fall short.
+    page of the docs, which also says where the defaults fall short. The
+    regularisation levers (:obj:`ensemble_size`, :obj:`lr_schedule`,
+    :obj:`ema_decay`, :obj:`label_smoothing`, :obj:`scaling`,
+    :obj:`binning`) are measured one by one and together against the
+    defaults by ``scripts/ablate_defaults.py``, on the same page.
 
     Args:
         layer (str, optional): Layer kind of
@@ -80,11 +83,44 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
         num_groups (int or str, optional): Soft feature groups of the
             hierarchical step, with any layer; ``"auto"`` is
             :math:`\max(2, \lceil F/4 \rceil)`. (default: :obj:`None`)
+        ensemble_size (int, optional): Members :math:`k` of an efficient
+            ensemble (TabM-mini heads on the shared feature graph, see
+            :class:`~pyg_tabular.nn.models.FeatureGraphNet`): trained on the
+            mean of the members' losses, predicting with the mean of their
+            probabilities; ``1`` for one network. (default: :obj:`1`)
         epochs (int, optional): Maximum number of epochs. (default: :obj:`100`)
         batch_size (int, optional): Rows per step. (default: :obj:`256`)
         lr (float, optional): AdamW learning rate. (default: :obj:`1e-3`)
         weight_decay (float, optional): AdamW weight decay.
             (default: :obj:`1e-5`)
+        lr_schedule (str, optional): ``"cosine"`` (linear warm-up, then
+            cosine decay to zero) or ``"one-cycle"``, stepped after every
+            batch over :obj:`epochs` epochs (early stopping or
+            :obj:`time_budget` may end training sooner), see
+            :data:`~pyg_tabular.training.LR_SCHEDULES`; :obj:`None` keeps
+            :obj:`lr` constant. (default: :obj:`None`)
+        lr_warmup (float, optional): Share of the schedule's steps spent
+            warming up. (default: :obj:`0.05`)
+        ema_decay (float, optional): Keep an exponential moving average of
+            the weights with this decay per step (e.g. ``0.999``, warmed up
+            over the first steps, see
+            :func:`~pyg_tabular.training.exponential_moving_average`),
+            validate it after each epoch and keep the best average;
+            :obj:`None` for none. (default: :obj:`None`)
+        label_smoothing (float, optional): Train against
+            :math:`(1 - \varepsilon)\,\text{one-hot} + \varepsilon / K`
+            (classification only; the validation loss is not smoothed);
+            :obj:`None` takes the classifier's default, no smoothing.
+            (default: :obj:`None`)
+        scaling (str, optional): How numeric columns are scaled:
+            ``"standard"`` (mean and standard deviation) or ``"robust"``
+            (RealMLP's robust scaling and smooth clipping into
+            :math:`(-3, 3)`, see :class:`~pyg_tabular.datasets.TableEncoder`).
+            (default: :obj:`"standard"`)
+        binning (str, optional): The bins of the piecewise-linear embedding:
+            ``"quantile"`` or ``"tree"`` (split points of a decision tree on
+            the training target, see :func:`~pyg_tabular.nn.models.fit_bins`).
+            (default: :obj:`"quantile"`)
         validation_fraction (float, optional): Share of rows held out for
             early stopping; ``0`` trains on all rows for :obj:`epochs` epochs
             (stopping on the training loss). (default: :obj:`0.15`)
@@ -106,9 +142,12 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     Fitted attributes: ``classes_``, ``n_features_in_``,
     ``feature_names_in_`` (DataFrames), ``encoder_`` (the fitted
     :class:`~pyg_tabular.datasets.TableEncoder`), ``model_``, ``history_``
-    (one dict per epoch: ``epoch``, ``train_loss`` and ``val_loss``),
-    ``n_epochs_`` and ``best_epoch_`` (1-based: the epoch whose weights are
-    kept).
+    (one dict per epoch: ``epoch``, ``train_loss`` (the training objective,
+    label smoothing included) and ``val_loss`` (the log loss of the
+    prediction, of the averaged weights with :obj:`ema_decay`)),
+    ``n_epochs_``, ``best_epoch_`` (1-based: the epoch whose weights are
+    kept) and ``stop_reason_`` (what ended training:
+    :attr:`~pyg_tabular.training.TrainingResult.stop_reason`).
 
     Example:
         >>> import numpy as np
@@ -122,6 +161,8 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     """
 
     _task_kind = "classifier"
+    # What label_smoothing=None means for classification.
+    _default_label_smoothing = 0.0
     classes_: np.ndarray
 
     def _check_y(self, y: Any) -> tuple[np.ndarray, str]:
@@ -171,10 +212,8 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     def _num_outputs(self) -> int:
         return 1 if len(self.classes_) == 2 else len(self.classes_)
 
-    def _loss(self, out: Tensor, target: Tensor) -> Tensor:
-        if out.size(-1) == 1:
-            return _binary_loss(out, target)
-        return F.cross_entropy(out, target)
+    def _kind(self) -> str:
+        return "binary" if len(self.classes_) == 2 else "multiclass"
 
     def _target_state(self) -> dict[str, Any]:
         return {"classes": self.classes_.tolist()}
@@ -185,13 +224,15 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
     def predict_proba(self, X: Any) -> np.ndarray:
         r"""Class probabilities ``[n_samples, n_classes]``, columns in the order
         of :attr:`classes_`."""
-        out = self._forward(X)
+        # float64, so that each row's probabilities sum to one to float64
+        # precision, as scikit-learn's metrics check.
+        out = self._forward(X).double()
         if out.size(-1) == 1:
             positive = torch.sigmoid(out)
             probabilities = torch.cat([1.0 - positive, positive], dim=-1)
         else:
             probabilities = out.softmax(dim=-1)
-        return probabilities.to(torch.float64).numpy()
+        return probabilities.numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         r"""The most probable class of each row, as labels of :attr:`classes_`."""

@@ -1,7 +1,8 @@
 """Regions over the experiments: the folders ``pyg-tabular compare --out`` writes
 (``docs/results/experiments/<dataset>/``), the defaults sweep
 (``docs/results/sweep/``), the estimators' default fits
-(``docs/results/estimator_defaults/``) and the published numbers
+(``docs/results/estimator_defaults/``), the ablation of their levers
+(``docs/results/ablation/``) and the published numbers
 (``docs/results/published.json``), with the README's and the guides' regions
 that quote them."""
 
@@ -473,6 +474,104 @@ def exp_estimator_defaults(results: Path) -> str:
         + f"\n\nCommand: `{settings['command']}` (time budget {settings['time_budget']:g} s "
         f"per fit, {settings['threads']} thread(s))."
     )
+
+
+#: The ablation's folder under docs/results (scripts/ablate_defaults.py --out).
+ABLATION = "ablation"
+
+
+@region("exp-ablation")
+def exp_ablation(results: Path) -> str:
+    """The ablation of the estimators' defaults: each lever against the
+    default and the combination against HistGradientBoosting, paired by seed
+    (``scripts/ablate_defaults.py``'s ``summary.json`` and ``settings.json``)."""
+    if not (results / ABLATION / "summary.json").is_file():
+        return (
+            "The ablation has not been run yet: `python scripts/ablate_defaults.py --out "
+            "docs/results/ablation --jobs 2` writes the results this section is rendered from."
+        )
+    summary = load_json(results, f"{ABLATION}/summary.json")
+    settings = load_json(results, f"{ABLATION}/settings.json")
+    datasets = summary["datasets"]
+
+    def interval(d: dict[str, Any] | None) -> str:
+        if d is None:
+            return ""
+        if d["low"] is None or d["low"] != d["low"]:  # one seed: no interval
+            return f" ({d['mean']:+.4f})"
+        return f" ({d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}])"
+
+    configs = ["default", *settings["levers"], "combined", "hgb"]
+    body = []
+    for config in configs:
+        if not any(config in d["configs"] for d in datasets.values()):
+            continue
+        lever = summary["levers"].get(config)
+        if config == "combined":
+            options = summary["combined"]["options"]
+        else:
+            options = settings["levers"].get(config, {})
+        described = ", ".join(f"{k}={v!r}" for k, v in options.items())
+        if config == "hgb":
+            described = "HistGradientBoosting"
+        row = [f"**{config}**" if lever and lever["chosen"] else config, described or "as shipped"]
+        for entry in datasets.values():
+            stats = entry["configs"].get(config)
+            if stats is None:
+                row.append("n/a")
+            elif config in ("default", "hgb"):
+                row.append(f"{stats['mean']:.4f} ± {stats['std']:.4f}")
+            else:
+                row.append(f"{stats['mean']:.4f}{interval(stats['vs_default'])}")
+        body.append(row)
+    names = [f"{name} ({entry['metric']})" for name, entry in datasets.items()]
+    table = markdown_table(["config", "options", *names], body)
+
+    versus = []
+    for config in ("default", "combined"):
+        cells = []
+        for entry in datasets.values():
+            stats = entry["configs"].get(config)
+            d = None if stats is None else stats["vs_hgb"]
+            if d is None:
+                cells.append("–")
+                continue
+            better = d["mean"] > 0 if entry["higher_is_better"] else d["mean"] < 0
+            words = ("beats" if better else "loses to") if d["excludes_zero"] else "ties with"
+            cells.append(f"{words} hgb{interval(d)}")
+        if any(cell != "–" for cell in cells):
+            versus.append([config, *cells])
+    against = markdown_table(["against hgb", *datasets], versus)
+
+    def epochs_of(config: str) -> str:
+        parts = []
+        for name, entry in datasets.items():
+            stats = entry["configs"].get(config)
+            if stats:
+                low, high = min(stats["epochs"]), max(stats["epochs"])
+                stops = ", ".join(f"{k} {v}" for k, v in sorted(stats["stops"].items()))
+                span = f"{low}" if low == high else f"{low}–{high}"
+                parts.append(f"{name} {span} ({stops})")
+        return "; ".join(parts)
+
+    chosen = summary["combined"]["levers"]
+    budget = settings.get("time_budget")
+    caption = (
+        f"{settings['seeds']} seeds; for each seed, one {settings['split']} of the full table, "
+        "the same for every configuration and for HistGradientBoosting (hgb); the estimators hold "
+        f"{settings['validation_fraction']:g} of the training part out for early stopping, hgb "
+        "the same fraction. "
+        + (f"Time budget {budget:g} s per fit, " if budget else "No time budget, ")
+        + f"{settings['threads']} thread(s) per fit. Each difference is the configuration "
+        "minus the default (in the first table) or minus hgb (in the second), paired by seed, "
+        "with its Student-t 95% interval; RMSE is in the target's units (lower is better), "
+        f"accuracy higher is better. Rule: {summary['rule']}; it chose "
+        f"{', '.join(chosen) if chosen else 'no lever'} (in bold). Epochs run (and why "
+        f"training stopped): default: {epochs_of('default')}"
+        + (f"; combined: {epochs_of('combined')}" if epochs_of("combined") else "")
+        + f". Command: `{settings['command']}`."
+    )
+    return "\n\n".join([table, against, caption])
 
 
 @region("exp-published")

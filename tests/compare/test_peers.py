@@ -4,9 +4,8 @@ import sys
 
 import pytest
 import torch
-from torch import nn
 
-from pyg_tabular import compare
+from pyg_tabular import compare, training
 from pyg_tabular.cli import main
 from pyg_tabular.compare import (
     NUMERIC_EMBEDDINGS,
@@ -15,7 +14,6 @@ from pyg_tabular.compare import (
     Task,
     build_model,
     make_optimizer,
-    member_loss,
     model_names,
     train_one,
 )
@@ -104,58 +102,6 @@ def test_tabm_is_the_packages_model_with_one_hot_categoricals():
     assert model(task.test.x[:5]).shape == (5, 32, 1)
 
 
-class _Members(nn.Module):
-    # An ensemble whose members' outputs are fixed: [n, k, out].
-
-    def __init__(self, out):
-        super().__init__()
-        self.out = out
-
-    def forward(self, x):
-        return self.out
-
-
-def test_an_ensembles_prediction_is_the_mean_of_its_members():
-    torch.manual_seed(0)
-    out = torch.randn(6, 4, 3)
-    x = torch.zeros(6, 1)
-    torch.testing.assert_close(EnsembleMean(_Members(out), "regression")(x), out.mean(1))
-    binary = EnsembleMean(_Members(out[..., :1]), "binary")(x)
-    assert binary.shape == (6, 1)
-    torch.testing.assert_close(torch.sigmoid(binary), torch.sigmoid(out[..., :1]).mean(1))
-    multiclass = EnsembleMean(_Members(out), "multiclass")(x)
-    torch.testing.assert_close(multiclass.exp(), torch.softmax(out, -1).mean(1))
-    # Probabilities are averaged, not logits: one sure member does not win alone.
-    sure = torch.tensor([[[30.0], [-1.0], [-1.0], [-1.0]]])
-    mean = EnsembleMean(_Members(sure), "binary")(x[:1])
-    assert torch.sigmoid(mean).item() == pytest.approx(
-        (1.0 + 3 * torch.sigmoid(torch.tensor(-1.0)).item()) / 4
-    )
-
-
-@pytest.mark.parametrize("kind", ["regression", "binary", "multiclass"])
-def test_an_ensembles_training_loss_is_the_mean_of_its_members_losses(kind):
-    torch.manual_seed(0)
-    task = _task(kind)
-    model = build_model("tabm", task)
-    x, y = task.train.x[:8], task.train.y[:8]
-    out = model(x)
-    functional = nn.functional
-    by_hand = []
-    for member in range(model.ensemble_size):
-        prediction = out[:, member]
-        if kind == "regression":
-            by_hand.append(functional.mse_loss(prediction[:, 0], y))
-        elif kind == "binary":
-            by_hand.append(functional.binary_cross_entropy_with_logits(prediction[:, 0], y.float()))
-        else:
-            by_hand.append(functional.cross_entropy(prediction, y))
-    loss = member_loss(out, y, kind, model.ensemble_size)
-    torch.testing.assert_close(loss, torch.stack(by_hand).mean())
-    with pytest.raises(ValueError, match=r"\[n, 5, out\]"):
-        member_loss(out, y, kind, 5)
-
-
 def test_the_runner_trains_and_evaluates_tabm_as_an_ensemble(monkeypatch):
     task = _task("multiclass")
     seen = {"sizes": [], "test": []}
@@ -171,6 +117,9 @@ def test_the_runner_trains_and_evaluates_tabm_as_an_ensemble(monkeypatch):
             seen["test"].append(model)
         return evaluate(model, split, kind, target_scale)
 
+    # The runner trains with the one home of the ensemble helpers.
+    assert compare.member_loss is training.member_loss
+    assert compare.EnsembleMean is training.EnsembleMean
     monkeypatch.setattr(compare.runner, "member_loss", loss_spy)
     monkeypatch.setattr(compare.runner, "evaluate", evaluate_spy)
     result = train_one("tabm", task, seed=0, epochs=1, batch_size=16)

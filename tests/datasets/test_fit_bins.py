@@ -34,6 +34,28 @@ def test_dataset_bins_use_the_training_rows_only():
     assert not all(torch.equal(a, b) for a, b in zip(bins, everything))
 
 
+@pytest.mark.parametrize("task", ["regression", "binary"])
+def test_dataset_target_aware_bins_use_the_training_targets(task):
+    frame = _frame()
+    if task == "binary":
+        frame["y"] = frame["a"].fillna(0.0) > 0.3
+    dataset = TabularDataset(frame, "y", categorical=["k"], split=(0.5, 0.25, 0.25), seed=0)
+    assert dataset.task == task
+    train = dataset.index("train")
+    bins = dataset.fit_bins(n_bins=8, target_aware=True, tree_kwargs={"min_samples_leaf": 5})
+    expected = fit_bins(
+        dataset.numeric[train],
+        8,
+        y=dataset.target[train],
+        regression=task == "regression",
+        tree_kwargs={"min_samples_leaf": 5},
+    )
+    assert all(torch.equal(a, b) for a, b in zip(bins, expected))
+    assert not all(torch.equal(a, b) for a, b in zip(bins, dataset.fit_bins(n_bins=8)))
+    with pytest.raises(ValueError, match="tree_kwargs apply to target_aware=True"):
+        dataset.fit_bins(tree_kwargs={})
+
+
 def test_streaming_bins_equal_the_in_memory_ones_when_the_sample_holds_every_row():
     frame = _frame()
     chunks = [frame.iloc[i : i + 64] for i in range(0, len(frame), 64)]

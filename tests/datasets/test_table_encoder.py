@@ -122,13 +122,18 @@ def test_a_value_beyond_the_dtype_is_refused_naming_the_column():
     assert wide.transform(np.array([[1e300]]))[0].item() == pytest.approx(2e300)
 
 
-def test_state_dict_round_trip_through_weights_only_load():
-    frame = _frame()
-    encoder = TableEncoder(["color"], impute="mean").fit(frame, exclude=["y"])
+def _reloaded(encoder):
+    # The state through torch.save and a weights_only load, into a new encoder.
     buffer = io.BytesIO()
     torch.save(encoder.state_dict(), buffer)
     buffer.seek(0)
-    loaded = TableEncoder().load_state_dict(torch.load(buffer, weights_only=True))
+    return TableEncoder().load_state_dict(torch.load(buffer, weights_only=True))
+
+
+def test_state_dict_round_trip_through_weights_only_load():
+    frame = _frame()
+    encoder = TableEncoder(["color"], impute="mean").fit(frame, exclude=["y"])
+    loaded = _reloaded(encoder)
     assert repr(loaded) == "TableEncoder(numeric=2, categorical=1)"
     for got, want in zip(loaded.transform(frame), encoder.transform(frame)):
         assert torch.equal(got, want)
@@ -166,3 +171,96 @@ def test_missing_cells_stay_nan_or_are_imputed():
     filled, _ = TableEncoder(impute="mean").fit_transform(values)
     assert torch.isnan(kept[1, 0]) and filled[1, 0].item() == 0.0
     assert kept[0, 0].item() == filled[0, 0].item() == -1.0
+
+
+# --------------------------------------------------------------------------- #
+# Robust scaling and smooth clipping (RealMLP)
+# --------------------------------------------------------------------------- #
+
+
+def _squash(z):
+    return z / np.sqrt(1.0 + (z / 3.0) ** 2)
+
+
+def test_robust_scaling_is_realmlps_formula():
+    rng = np.random.default_rng(0)
+    train = np.column_stack([rng.lognormal(size=101), rng.normal(size=101)])
+    encoder = TableEncoder(dtype=torch.float64, scaling="robust").fit(train)
+    new = rng.normal(scale=4.0, size=(20, 2))
+    encoded, _ = encoder.transform(new)
+    q1, median, q3 = np.quantile(train, [0.25, 0.5, 0.75], axis=0)
+    expected = _squash((new - median) / (q3 - q1))
+    np.testing.assert_allclose(encoded.numpy(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(encoder.center.numpy(), median)
+    np.testing.assert_allclose(encoder.scale.numpy(), q3 - q1)
+    # The moments are still there, as for standard scaling.
+    np.testing.assert_allclose(encoder.mean.numpy(), train.mean(0))
+
+
+def test_smooth_clipping_is_bounded_monotone_and_linear_near_the_centre():
+    train = np.linspace(-1.0, 1.0, 201)[:, None]
+    encoder = TableEncoder(dtype=torch.float64, scaling="robust").fit(train)
+    x = np.concatenate([-np.logspace(6, -3, 200), [0.0], np.logspace(-3, 6, 200)])[:, None]
+    encoded = encoder.transform(x)[0][:, 0]
+    assert bool((encoded.abs() < 3.0).all())
+    assert bool((encoded[1:] > encoded[:-1]).all())  # strictly increasing
+    # Far out it rounds to the bound, never past it, and never overflows.
+    far = encoder.transform(np.array([[-1e300], [-1e200], [1e200], [1e300]]))[0][:, 0]
+    assert far.tolist() == [-3.0, -3.0, 3.0, 3.0]
+    # Near the median the clipping is nearly the identity on (x - median) / IQR.
+    inner = encoder.transform(np.array([[0.01]]))[0].item()
+    assert inner == pytest.approx(0.01 / 1.0, rel=1e-5)
+
+
+def test_an_outlier_moves_robust_scaling_but_not_its_bulk():
+    rng = np.random.default_rng(1)
+    bulk = rng.normal(size=(500, 1))
+    train = np.vstack([bulk, [[1e6]]])
+    robust = TableEncoder(dtype=torch.float64, scaling="robust").fit(train)
+    standard = TableEncoder(dtype=torch.float64).fit(train)
+    spread_robust = float(robust.transform(bulk)[0].std())
+    spread_standard = float(standard.transform(bulk)[0].std())
+    assert 0.5 < spread_robust < 1.0 and spread_standard < 0.01
+    assert robust.transform(np.array([[1e6]]))[0].item() == pytest.approx(3.0, abs=1e-4)
+
+
+def test_robust_scaling_falls_back_to_half_the_range_then_to_centring():
+    # Quartiles equal (most cells are 0): s = (max - min) / 2. Constant: only centred.
+    train = np.array([[0.0, 7.0]] * 9 + [[4.0, 7.0], [-2.0, 7.0]])
+    encoder = TableEncoder(dtype=torch.float64, scaling="robust").fit(train)
+    assert encoder.center.tolist() == [0.0, 7.0]
+    assert encoder.scale.tolist() == [3.0, 1.0]
+    encoded, _ = encoder.transform(np.array([[3.0, 8.0], [np.nan, 7.0]]))
+    assert encoded[0].tolist() == pytest.approx(_squash(np.array([1.0, 1.0])).tolist())
+    assert math.isnan(encoded[1, 0].item()) and encoded[1, 1].item() == 0.0
+
+
+def test_robust_state_round_trips_and_old_states_load_as_standard():
+    frame = _frame()
+    encoder = TableEncoder(["color"], scaling="robust").fit(frame, exclude=["y"])
+    loaded = _reloaded(encoder)
+    assert loaded.scaling == "robust"
+    exact = {"rtol": 0.0, "atol": 0.0, "equal_nan": True}
+    torch.testing.assert_close(loaded.transform(frame)[0], encoder.transform(frame)[0], **exact)
+    standard = TableEncoder(["color"]).fit(frame, exclude=["y"])
+    old = {
+        k: v for k, v in standard.state_dict().items() if k not in ("scaling", "center", "scale")
+    }
+    restored = TableEncoder().load_state_dict(old)
+    assert restored.scaling == "standard"
+    torch.testing.assert_close(restored.transform(frame)[0], standard.transform(frame)[0], **exact)
+    with pytest.raises(ValueError, match="center must hold 2 finite values"):
+        TableEncoder().load_state_dict({**encoder.state_dict(), "scale": torch.tensor([1.0, 0.0])})
+
+
+def test_robust_scaling_needs_the_training_rows_at_once():
+    with pytest.raises(ValueError, match=r"scaling must be one of \['standard', 'robust'\]"):
+        TableEncoder(scaling="minmax")
+    encoder = TableEncoder(scaling="robust").partial_fit(np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="scaling='robust' takes the quantiles of all"):
+        encoder.partial_fit(np.ones((3, 1)))
+    # fit() starts over, so refitting works.
+    encoder.fit(np.arange(6.0)[:, None])
+    dataset = TabularDataset(np.arange(40.0)[:, None], np.arange(40.0), scaling="robust")
+    assert dataset.encoder.scaling == "robust"
+    assert bool((dataset.numeric.abs() < 3.0).all())

@@ -147,7 +147,7 @@ def test_interrupted_refit_keeps_the_previous_fit(monkeypatch):
     before = clf.predict_proba(X)
     history, epochs = list(clf.history_), clf.n_epochs_
     calls = []
-    loss = FeatureGraphClassifier._loss
+    loss = FeatureGraphClassifier._training_loss
 
     def interrupting(self, out, target):
         calls.append(1)
@@ -155,7 +155,7 @@ def test_interrupted_refit_keeps_the_previous_fit(monkeypatch):
             raise KeyboardInterrupt
         return loss(self, out, target)
 
-    monkeypatch.setattr(FeatureGraphClassifier, "_loss", interrupting)
+    monkeypatch.setattr(FeatureGraphClassifier, "_training_loss", interrupting)
     with pytest.raises(KeyboardInterrupt):
         clf.set_params(epochs=30).fit(X[:60], y[:60])
     monkeypatch.undo()
@@ -163,7 +163,7 @@ def test_interrupted_refit_keeps_the_previous_fit(monkeypatch):
     assert np.array_equal(clf.predict_proba(X), before)
 
     fresh = FeatureGraphClassifier(**FAST)
-    monkeypatch.setattr(FeatureGraphClassifier, "_loss", interrupting)
+    monkeypatch.setattr(FeatureGraphClassifier, "_training_loss", interrupting)
     calls.clear()
     with pytest.raises(KeyboardInterrupt):
         fresh.fit(X, y)
@@ -180,12 +180,13 @@ def test_restored_weights_reproduce_the_best_validation_loss():
     losses = [record["val_loss"] for record in clf.history_]
     assert losses[-1] > min(losses)  # training went past its best epoch
     assert clf.history_[clf.best_epoch_ - 1]["val_loss"] == min(losses)
+    assert clf.stop_reason_ == "early_stopping" and clf.n_epochs_ == clf.best_epoch_ + 5
     dataset = TabularDataset(X, y, split=(0.7, 0.3, 0.0), seed=0, dtype=torch.float32)
     val = dataset.index("val")
     numeric, categorical = clf._encode(X[val.numpy()])
     with torch.no_grad():
         out = clf.model_(numeric, categorical)
-        loss = float(clf._loss(out, dataset.target[val]))
+        loss = float(clf._validation_loss(out, dataset.target[val]))
     assert loss == pytest.approx(min(losses), rel=1e-5)
 
 
@@ -259,3 +260,162 @@ def test_without_sklearn_the_package_imports_and_building_says_what_to_install()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "needs scikit-learn: pip install 'pyg-tabular[data]'" in result.stdout
+
+
+# --------------------------------------------------------------------------- #
+# Ensembles, schedules, weight averaging, label smoothing, scaling, bins
+# --------------------------------------------------------------------------- #
+
+
+def _members(estimator, X):
+    # The members' outputs [n, k, out] on X, by hand from the fitted network.
+    numeric, categorical = estimator._encode(X)
+    estimator.model_.eval()
+    with torch.no_grad():
+        return estimator.model_(numeric, categorical).double()
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_an_ensemble_classifier_predicts_its_members_mean_probability(classes, tmp_path):
+    X, y = _data(150)
+    y = y if classes == 2 else (X[:, 0] > 0.5).astype(int) + (X[:, 1] > 0).astype(int)
+    clf = FeatureGraphClassifier(**FAST, ensemble_size=4).fit(X, y)
+    assert clf.model_.ensemble_size == 4
+    out = _members(clf, X)
+    assert out.shape == (150, 4, 1 if classes == 2 else 3)
+    if classes == 2:
+        positive = torch.sigmoid(out[..., 0]).mean(1)
+        expected = torch.stack([1 - positive, positive], dim=1)
+    else:
+        expected = torch.softmax(out, dim=-1).mean(1)
+    np.testing.assert_allclose(clf.predict_proba(X), expected.numpy(), atol=1e-6)
+    assert clf.feature_attention().shape == (3, 3)
+    clf.save(tmp_path / "clf.pt")
+    loaded = FeatureGraphClassifier.load(tmp_path / "clf.pt")
+    assert np.array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_an_ensemble_regressor_predicts_its_members_mean_value():
+    X, y = _data(120)
+    target = X[:, 0] * 3.0 + 1.0
+    reg = FeatureGraphRegressor(**FAST, ensemble_size=3).fit(X, target)
+    expected = _members(reg, X)[..., 0].mean(1) * reg._y_std + reg._y_mean
+    np.testing.assert_allclose(reg.predict(X), expected.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def test_training_smooths_labels_and_validation_does_not(monkeypatch):
+    from pyg_tabular.estimators import _base
+
+    seen = []
+
+    def spy(out, y, kind, ensemble_size=None, *, label_smoothing=0.0):
+        seen.append((out.requires_grad, label_smoothing, ensemble_size))
+        return _base.member_loss.__wrapped__(
+            out, y, kind, ensemble_size, label_smoothing=label_smoothing
+        )
+
+    spy.__wrapped__ = _base.member_loss
+    monkeypatch.setattr(_base, "member_loss", spy)
+    X, y = _data()
+    FeatureGraphClassifier(**{**FAST, "epochs": 2}, label_smoothing=0.2, ensemble_size=2).fit(X, y)
+    training = {(s, k) for grad, s, k in seen if grad}
+    validation = {(s, k) for grad, s, k in seen if not grad}
+    # Training: the smoothed mean of the members' losses; validation: the
+    # unsmoothed loss of their mean prediction.
+    assert training == {(0.2, 2)} and validation == {(0.0, None)}
+    with pytest.raises(ValueError, match="label_smoothing applies to classification"):
+        FeatureGraphRegressor(**FAST, label_smoothing=0.1).fit(X, X[:, 0])
+    # None is the classifier's default, set in one place.
+    seen.clear()
+    monkeypatch.setattr(FeatureGraphClassifier, "_default_label_smoothing", 0.05)
+    FeatureGraphClassifier(**{**FAST, "epochs": 1}).fit(X, y)
+    assert {s for grad, s, _ in seen if grad} == {0.05}
+    seen.clear()
+    FeatureGraphRegressor(**{**FAST, "epochs": 1}).fit(X, X[:, 0])
+    assert {s for _, s, _ in seen} == {0.0}  # regression: never smoothed
+
+
+def test_the_schedule_spans_the_epochs_and_ends_at_zero(monkeypatch):
+    from pyg_tabular.estimators import _base
+
+    made = []
+
+    def spy(optimizer, schedule, *, total_steps, warmup):
+        made.append((schedule, total_steps, warmup, optimizer))
+        return _base.make_lr_scheduler.__wrapped__(
+            optimizer, schedule, total_steps=total_steps, warmup=warmup
+        )
+
+    spy.__wrapped__ = _base.make_lr_scheduler
+    monkeypatch.setattr(_base, "make_lr_scheduler", spy)
+    X, y = _data(120)
+    params = {**FAST, "epochs": 4, "patience": 10, "batch_size": 16}
+    clf = FeatureGraphClassifier(**params, lr_schedule="cosine", lr_warmup=0.25).fit(X, y)
+    ((schedule, total_steps, warmup, optimizer),) = made
+    # The estimator's own stratified split of its training rows.
+    split = TabularDataset(X, y, split=(0.85, 0.15, 0.0), seed=0).index("train")
+    train_rows = split.numel()
+    assert (schedule, warmup) == ("cosine", 0.25)
+    assert total_steps == 4 * -(-train_rows // 16) and clf.n_epochs_ == 4
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_weight_averaging_keeps_the_average(monkeypatch):
+    from pyg_tabular.estimators import _base
+
+    captured = {}
+
+    def spy(model, *args, averaged=None, **kwargs):
+        captured["averaged"] = averaged
+        return _base.train.__wrapped__(model, *args, averaged=averaged, **kwargs)
+
+    spy.__wrapped__ = _base.train
+    monkeypatch.setattr(_base, "train", spy)
+    X, y = _data()
+    # Without a validation split the last epoch is kept: its average.
+    params = {**FAST, "epochs": 3, "validation_fraction": 0.0}
+    clf = FeatureGraphClassifier(**params, ema_decay=0.9).fit(X, y)
+    averaged = captured["averaged"]
+    assert isinstance(averaged, torch.optim.swa_utils.AveragedModel)
+    assert int(averaged.n_averaged) == 3 * -(-120 // 256)
+    for (name, kept), average in zip(clf.model_.named_parameters(), averaged.module.parameters()):
+        assert torch.equal(kept, average), name
+    with pytest.raises(ValueError, match=r"ema_decay must be in \(0, 1\)"):
+        FeatureGraphClassifier(**FAST, ema_decay=0.0).fit(X, y)
+
+
+def test_robust_scaling_reaches_the_encoder_and_tree_bins_follow_the_target():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    X[0, 0] = 1e6  # an outlier
+    y = (X[:, 1] > 0.8).astype(int)
+    params = {**FAST, "epochs": 1, "numeric_embedding": "piecewise-linear"}
+    robust = FeatureGraphClassifier(**params, scaling="robust", binning="tree").fit(X, y)
+    assert robust.encoder_.scaling == "robust"
+    numeric, _ = robust._encode(X)
+    assert float(numeric.abs().max()) <= 3.0  # the outlier, squeezed (float32 rounds to 3)
+    quantile = FeatureGraphClassifier(**params, scaling="robust").fit(X, y)
+    # The target changes at one point of x1: the tree needs one split there,
+    # where quantile bins spread evenly over the column.
+    tree_edges, quantile_edges = robust.model_.bins[1], quantile.model_.bins[1]
+    assert tree_edges.numel() == 3 and quantile_edges.numel() > 10
+    threshold = robust._encode(np.array([[0.0, 0.8]]))[0][0, 1].item()
+    assert tree_edges[1].item() == pytest.approx(threshold, abs=0.05)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"ensemble_size": 0}, "ensemble_size"),
+        ({"lr_schedule": "step"}, "lr_schedule"),
+        ({"lr_warmup": 1.0}, "lr_warmup"),
+        ({"ema_decay": 1.0}, "ema_decay"),
+        ({"label_smoothing": -0.1}, "label_smoothing"),
+        ({"scaling": "minmax"}, "scaling"),
+        ({"binning": "kmeans"}, "binning"),
+    ],
+)
+def test_bad_regularisation_params_name_themselves(params, match):
+    X, y = _data(40)
+    with pytest.raises(ValueError, match=match):
+        FeatureGraphClassifier(**{**FAST, **params}).fit(X, y)

@@ -112,6 +112,7 @@ def test_save_load_weights_only(tmp_path):
     assert np.array_equal(loaded.predict(frame), clf.predict(frame))
     assert loaded.get_params() == clf.get_params()
     assert loaded.feature_attention().equals(clf.feature_attention())
+    assert loaded.stop_reason_ == clf.stop_reason_ == "max_epochs"
     from pyg_tabular.estimators import FeatureGraphRegressor
 
     with pytest.raises(ValueError, match="not a saved FeatureGraphRegressor"):

@@ -77,6 +77,7 @@ def test_time_budget_stops_training():
     reg = FeatureGraphRegressor(**{**FAST, "epochs": 1000, "patience": 1000}, time_budget=1e-6)
     reg.fit(frame, y)
     assert reg.n_epochs_ == 1  # the first epoch crosses the budget
+    assert reg.stop_reason_ == "time_budget"
     with pytest.raises(ValueError, match="time_budget must be a positive number"):
         FeatureGraphRegressor(**FAST, time_budget=0).fit(frame, y)
 

@@ -1,6 +1,11 @@
 """End-to-end models built from the feature-graph layers."""
 
-from pyg_tabular.nn.models.column_encoder import NUMERIC_EMBEDDINGS, ColumnEncoder, fit_bins
+from pyg_tabular.nn.models.column_encoder import (
+    NUMERIC_EMBEDDINGS,
+    TREE_BIN_OPTIONS,
+    ColumnEncoder,
+    fit_bins,
+)
 from pyg_tabular.nn.models.feature_gat import FeatureGAT, swap_gat_convs
 from pyg_tabular.nn.models.feature_graph_net import BLOCKS, READOUTS, FeatureGraphNet
 from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LayerKind, register_layer
@@ -10,6 +15,7 @@ __all__ = [
     "ColumnEncoder",
     "fit_bins",
     "NUMERIC_EMBEDDINGS",
+    "TREE_BIN_OPTIONS",
     "BLOCKS",
     "READOUTS",
     "LayerKind",

@@ -27,10 +27,22 @@ _MAX_BIN_ROWS = 2**24
 # constant column that is exactly what it should get.
 _ONE_BIN = ".*only one bin"
 
+#: The decision trees' options of target-aware bins when :func:`fit_bins`
+#: gets none: those of the example in :func:`rtdl_num_embeddings.compute_bins`.
+TREE_BIN_OPTIONS: dict[str, Any] = {"min_samples_leaf": 64, "min_impurity_decrease": 1e-4}
 
-def fit_bins(numeric: Any, n_bins: int = 48) -> list[Tensor]:
-    r"""Quantile bin edges of each numeric column, for
-    ``numeric_embedding="piecewise-linear"``.
+
+def fit_bins(
+    numeric: Any,
+    n_bins: int = 48,
+    *,
+    y: Any = None,
+    regression: bool | None = None,
+    tree_kwargs: dict[str, Any] | None = None,
+) -> list[Tensor]:
+    r"""Bin edges of each numeric column, for
+    ``numeric_embedding="piecewise-linear"``: quantile bins, or with
+    :obj:`y`, target-aware bins.
 
     Fit them on the training rows only: the edges are part of the model's
     state, like a scaler's statistics. Each column is binned on its observed
@@ -40,9 +52,24 @@ def fit_bins(numeric: Any, n_bins: int = 48) -> list[Tensor]:
     (NeurIPS 2022). A column with fewer distinct values gets fewer bins; a
     constant or empty column gets the single bin ``[v - 0.5, v + 0.5]``.
 
+    With the training targets :obj:`y`, the edges are the split thresholds
+    of a decision tree with at most :obj:`n_bins` leaves fitted to predict
+    :obj:`y` from the column alone (the column's minimum and maximum close
+    the outer bins): the target-aware bins of the same paper, where the
+    target changes fast the bins are narrow. They need scikit-learn.
+
     Args:
         numeric (torch.Tensor): Training numerics ``[n, F_num]``; NaN = missing.
         n_bins (int, optional): Most bins per column. (default: :obj:`48`)
+        y (torch.Tensor, optional): Training targets ``[n]`` (values, or
+            class indices) for target-aware bins. (default: :obj:`None`)
+        regression (bool, optional): Whether :obj:`y` is a regression
+            target (a regression tree) or classes (a classification tree);
+            :obj:`None` infers it: floating :obj:`y` is a regression target.
+            (default: :obj:`None`)
+        tree_kwargs (dict, optional): Options of the scikit-learn
+            ``DecisionTreeRegressor`` or ``DecisionTreeClassifier``
+            (:data:`TREE_BIN_OPTIONS` when :obj:`None`).
 
     Returns:
         One increasing edge tensor per column (``≤ n_bins + 1`` edges each).
@@ -63,11 +90,23 @@ def fit_bins(numeric: Any, n_bins: int = 48) -> list[Tensor]:
     check_int(n_bins, "n_bins", 2)
     check_finite(numeric, "numeric", allow_nan=True)
     numeric = numeric.detach().to("cpu", torch.float64)
+    if tree_kwargs is not None and not isinstance(tree_kwargs, dict):
+        raise ValueError(f"tree_kwargs must be a dict or None (got {tree_kwargs!r})")
+    target: Tensor | None = None
+    tree = dict(TREE_BIN_OPTIONS if tree_kwargs is None else tree_kwargs)
+    if y is not None:
+        target, regression = _check_bin_target(y, numeric.size(0), regression)
+    elif regression is not None or tree_kwargs is not None:
+        raise ValueError("regression and tree_kwargs apply to target-aware bins: pass y as well")
     bins = []
     for column in numeric.unbind(1):
-        values = column[~torch.isnan(column)]
+        observed = ~torch.isnan(column)
+        values = column[observed]
+        column_target = None if target is None else target[observed]
         if values.numel() > _MAX_BIN_ROWS:
-            values = values[:: -(-values.numel() // _MAX_BIN_ROWS)]
+            stride = -(-values.numel() // _MAX_BIN_ROWS)
+            values = values[::stride]
+            column_target = None if column_target is None else column_target[::stride]
         distinct = values.unique()
         if distinct.numel() < 2:
             centre = float(distinct[0]) if distinct.numel() else 0.0
@@ -77,8 +116,17 @@ def fit_bins(numeric: Any, n_bins: int = 48) -> list[Tensor]:
         else:
             with warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=_ONE_BIN, category=UserWarning)
-                edges = compute_bins(values.unsqueeze(1), n_bins=min(n_bins, values.numel() - 1))
-                edges = edges[0]
+                count = min(n_bins, values.numel() - 1)
+                if column_target is None:
+                    edges = compute_bins(values.unsqueeze(1), n_bins=count)[0]
+                else:
+                    edges = compute_bins(
+                        values.unsqueeze(1),
+                        n_bins=count,
+                        tree_kwargs=tree,
+                        y=column_target,
+                        regression=bool(regression),
+                    )[0]
         # Quantiles interpolated in float64 between neighbouring float32 values
         # can round to the same float32 edge: keep each edge once.
         edges = edges.to(torch.float32).unique()
@@ -87,6 +135,24 @@ def fit_bins(numeric: Any, n_bins: int = 48) -> list[Tensor]:
             edges = torch.tensor([centre - 0.5, centre + 0.5])
         bins.append(edges)
     return bins
+
+
+def _check_bin_target(y: Any, rows: int, regression: bool | None) -> tuple[Tensor, bool]:
+    target = torch.as_tensor(y).detach().cpu()
+    if target.dim() != 1 or target.size(0) != rows:
+        raise ValueError(
+            f"y must hold one target per row of numeric ([{rows}]; got shape {tuple(target.shape)})"
+        )
+    check_finite(target, "y")
+    if regression is None:
+        regression = target.is_floating_point()
+    elif not isinstance(regression, bool):
+        raise ValueError(f"regression must be a bool or None (got {regression!r})")
+    if regression:
+        return target.to(torch.float64), True
+    if target.is_floating_point() and not bool((target == target.round()).all()):
+        raise ValueError("y must hold class indices for regression=False (got non-integer values)")
+    return target.long(), False
 
 
 def _check_bins(bins: Any, num_numeric: int) -> list[Tensor]:
@@ -128,9 +194,10 @@ class ColumnEncoder(torch.nn.Module):
       (:class:`rtdl_num_embeddings.PeriodicEmbeddings`);
     * ``"piecewise-linear"``: :math:`x\,\mathbf{w}_f + \mathbf{b}_f +
       \mathbf{V}_f\, \mathrm{PLE}_f(x)`, where :math:`\mathrm{PLE}_f(x)` is
-      the piecewise-linear encoding of :math:`x` over the column's quantile
-      bins :obj:`bins` and :math:`\mathbf{V}_f` starts at zero, so training
-      starts from the linear embedding
+      the piecewise-linear encoding of :math:`x` over the column's bins
+      :obj:`bins` (quantile or target-aware, see :func:`fit_bins`) and
+      :math:`\mathbf{V}_f` starts at zero, so training starts from the
+      linear embedding
       (:class:`rtdl_num_embeddings.PiecewiseLinearEmbeddings`, version B).
 
     Each categorical column has an :class:`~torch.nn.Embedding` whose row
@@ -234,4 +301,4 @@ class ColumnEncoder(torch.nn.Module):
         )
 
 
-__all__ = ["ColumnEncoder", "fit_bins", "NUMERIC_EMBEDDINGS"]
+__all__ = ["ColumnEncoder", "fit_bins", "NUMERIC_EMBEDDINGS", "TREE_BIN_OPTIONS"]

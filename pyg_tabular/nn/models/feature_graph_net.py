@@ -11,6 +11,7 @@ from torch import Tensor
 
 from pyg_tabular.data.edge_index import check_template, fully_connected_edge_index
 from pyg_tabular.nn.functional import template_to_adj
+from pyg_tabular.nn.models._ensemble import EnsembleHead
 from pyg_tabular.nn.models._feature_graph_block import (
     BLOCKS,
     READOUTS,
@@ -55,8 +56,8 @@ class FeatureGraphNet(torch.nn.Module):
     The encoder gives each numeric feature its own embedding: affine
     (``"linear"``), one affine map shared by all (``"shared"``, as in
     ``GraphFeatureAggregation``), periodic (``"periodic"``, PLR) or
-    piecewise-linear over quantile bins fitted on the training rows
-    (``"piecewise-linear"``, with :obj:`bins` from
+    piecewise-linear over quantile or target-aware bins fitted on the
+    training rows (``"piecewise-linear"``, with :obj:`bins` from
     :func:`~pyg_tabular.nn.models.fit_bins`); the last two are the
     embeddings of Gorishniy et al. (NeurIPS 2022), from
     :mod:`rtdl_num_embeddings`. Each categorical column gets an
@@ -106,6 +107,31 @@ class FeatureGraphNet(torch.nn.Module):
     A categorical code ``0`` is not absent but the learned "unknown"
     embedding.
 
+    **Efficient ensemble.** With :obj:`ensemble_size` :math:`k`, the model is
+    :math:`k` members that share the encoder, the attention layers, the
+    readout and the head's hidden layer; member :math:`m` has its own scaling
+    :math:`\mathbf{r}_m \in \mathbb{R}^C` of the readout's channels
+    (initialised with random signs) and its own output layer:
+
+    .. math::
+        \hat{\mathbf{y}}_{b,m} = \mathbf{W}^{(2)}_m\, \mathrm{ReLU}\left(
+        \mathbf{W}^{(1)} (\mathbf{z}_b \odot (\mathbf{1} \otimes
+        \mathbf{r}_m)) + \mathbf{b}^{(1)}\right) + \mathbf{b}^{(2)}_m,
+
+    the TabM-mini scheme of Gorishniy et al., "TabM: Advancing Tabular Deep
+    Learning with Parameter-Efficient Ensembling" (ICLR 2025), on the head
+    (its scaling tied across the nodes of a ``"flatten"`` readout, so that
+    the shared layer runs once and each member adds :math:`H \cdot C`
+    multiply-adds per row; with ``head_channels=0`` each member is its own
+    linear layer). The output is one prediction per member,
+    ``[B, k, out_channels]``, and :attr:`ensemble_size` says so: train on
+    the mean of the members' losses
+    (:func:`~pyg_tabular.training.member_loss`) and predict with the mean of
+    their predictions (:func:`~pyg_tabular.training.ensemble_mean`), as the
+    estimators and ``pyg-tabular compare`` do. The members share the
+    attention, so :meth:`feature_attention` is each member's map and their
+    mean. ``benchmarks/ensemble.py`` measures what the members cost per step.
+
     Args:
         num_numeric (int): Number of numeric columns :math:`F_{num}`.
         cardinalities (sequence of int, optional): Number of codes of each
@@ -149,11 +175,15 @@ class FeatureGraphNet(torch.nn.Module):
             template over the :math:`F` features (numerics first), message
             ``j → i`` as ``(j, i)``. (default: the complete graph with
             self-loops)
+        ensemble_size (int, optional): Members :math:`k` of an efficient
+            ensemble, see above; :obj:`None` for one model.
+            (default: :obj:`None`)
 
     Shapes:
         - **input:** :obj:`numeric` :math:`(B, F_{num})` float (NaN =
           missing), :obj:`categorical` :math:`(B, F_{cat})` long
-        - **output:** :math:`(B, \text{out\_channels})`; with
+        - **output:** :math:`(B, \text{out\_channels})`, or
+          :math:`(B, k, \text{out\_channels})` with :obj:`ensemble_size`; with
           :obj:`return_attention_weights=True` also one attention
           :math:`(B, H, F, F)` per layer (entry ``[b, k, i, j]``: feature
           :math:`i` attending to :math:`j`)
@@ -192,6 +222,7 @@ class FeatureGraphNet(torch.nn.Module):
         head_channels: int = 64,
         num_groups: int | str | None = None,
         edge_index: Any = None,
+        ensemble_size: int | None = None,
     ) -> None:
         super().__init__()
         check_int(num_numeric, "num_numeric", 0)
@@ -228,6 +259,8 @@ class FeatureGraphNet(torch.nn.Module):
         check_positive_number(ffn_factor, "ffn_factor")
         check_choice(readout, "readout", READOUTS)
         check_int(head_channels, "head_channels", 0)
+        if ensemble_size is not None:
+            check_int(ensemble_size, "ensemble_size", 1)
         groups: int | None = None
         # A CLS readout adds one virtual node, linked both ways to every feature.
         num_nodes = num_features + (readout == "cls")
@@ -252,6 +285,8 @@ class FeatureGraphNet(torch.nn.Module):
         self.readout = readout
         self.head_channels = head_channels
         self.num_groups = groups
+        #: Members :math:`k` of the ensemble (output ``[B, k, out]``), or :obj:`None`.
+        self.ensemble_size = None if ensemble_size is None else int(ensemble_size)
 
         if edge_index is None:
             template = fully_connected_edge_index(num_nodes)
@@ -294,9 +329,19 @@ class FeatureGraphNet(torch.nn.Module):
         self.final_norm: torch.nn.LayerNorm | None = None
         if block == "transformer" and num_layers > 0:
             self.final_norm = torch.nn.LayerNorm(channels)
-        width = num_features * channels if readout == "flatten" else channels
+        readout_nodes = num_features if readout == "flatten" else 1
+        width = readout_nodes * channels
         self.head: torch.nn.Module
-        if head_channels > 0:
+        if self.ensemble_size is not None:
+            self.head = EnsembleHead(
+                readout_nodes,
+                channels,
+                head_channels,
+                out_channels,
+                self.ensemble_size,
+                self.dropout,
+            )
+        elif head_channels > 0:
             self.head = torch.nn.Sequential(
                 torch.nn.Linear(width, head_channels),
                 torch.nn.ReLU(),
@@ -319,6 +364,9 @@ class FeatureGraphNet(torch.nn.Module):
             self.attention_readout.reset_parameters()
         if self.final_norm is not None:
             self.final_norm.reset_parameters()
+        if isinstance(self.head, EnsembleHead):
+            self.head.reset_parameters()
+            return
         for module in self.head.modules():
             if isinstance(module, torch.nn.Linear):
                 module.reset_parameters()
@@ -449,7 +497,9 @@ class FeatureGraphNet(torch.nn.Module):
     ) -> Tensor:
         r"""Mean attention ``[F, F]`` of one layer (the last by default) over
         rows and heads; entry ``[i, j]`` is how much feature :math:`i` attends
-        to feature :math:`j`. Runs in the module's current mode.
+        to feature :math:`j`. Runs in the module's current mode. The members
+        of an ensemble share the attention layers: the map is each member's,
+        and their mean.
 
         Args:
             numeric (torch.Tensor): As in :meth:`forward`.
@@ -479,6 +529,8 @@ class FeatureGraphNet(torch.nn.Module):
         ):
             if getattr(self, name) != default:
                 extra += f", {name}={getattr(self, name)!r}"
+        if self.ensemble_size is not None:
+            extra += f", ensemble_size={self.ensemble_size}"
         return (
             f"{type(self).__name__}({self.num_features}, {self.out_channels}, "
             f"layer={self.layer!r}, num_layers={self.num_layers}, channels={self.channels}, "

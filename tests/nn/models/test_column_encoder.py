@@ -3,6 +3,7 @@ import torch
 from rtdl_num_embeddings import PeriodicEmbeddings, PiecewiseLinearEmbeddings, compute_bins
 
 from pyg_tabular.nn.models import ColumnEncoder, FeatureGraphNet, fit_bins
+from pyg_tabular.nn.models.column_encoder import TREE_BIN_OPTIONS
 
 CARDS = [4, 3]
 
@@ -45,6 +46,65 @@ def test_fit_bins_edges_are_strictly_increasing_in_float32():
         edges = fit_bins(column.unsqueeze(1), n_bins=n_bins)[0]
         assert edges.dtype == torch.float32 and (edges[1:] > edges[:-1]).all()
         ColumnEncoder(1, [], 4, numeric_embedding="piecewise-linear", bins=[edges])
+
+
+def test_target_aware_bins_split_where_the_class_changes():
+    # The class flips at x = 0.7 and nowhere else: a classification tree needs
+    # one threshold there, while quantile bins spread evenly.
+    x = torch.linspace(0.0, 1.0, 2001).unsqueeze(1)
+    y = (x[:, 0] > 0.7).long()
+    quantile = fit_bins(x, n_bins=16)[0]
+    tree = fit_bins(x, n_bins=16, y=y)[0]
+    assert quantile.numel() == 17
+    assert tree.tolist() == pytest.approx([0.0, 0.7, 1.0], abs=1e-3)
+
+
+def test_target_aware_bins_are_narrow_where_a_regression_target_moves():
+    # Flat on [0, 0.5], steep after: the regression tree puts its bins there.
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4000, 1, generator=generator)
+    y = torch.where(x[:, 0] < 0.5, 0.0, 10.0 * (x[:, 0] - 0.5) ** 2)
+    quantile = fit_bins(x, n_bins=16)[0][1:-1]
+    tree = fit_bins(x, n_bins=16, y=y)[0][1:-1]
+    assert (quantile > 0.5).float().mean() == pytest.approx(0.5, abs=0.1)
+    assert (tree > 0.5).float().mean() >= 0.9
+    # Each column against its own observed rows: the same as rtdl's trees.
+    theirs = compute_bins(
+        x.double(), n_bins=16, tree_kwargs=TREE_BIN_OPTIONS, y=y.double(), regression=True
+    )[0]
+    torch.testing.assert_close(fit_bins(x, n_bins=16, y=y)[0], theirs.float())
+
+
+def test_target_aware_bins_skip_the_missing_cells_of_each_column():
+    generator = torch.Generator().manual_seed(1)
+    numeric = torch.rand(600, 2, generator=generator)
+    y = (numeric[:, 0] + numeric[:, 1] > 1.0).long()
+    numeric[::4, 0] = float("nan")
+    bins = fit_bins(numeric, n_bins=8, y=y, tree_kwargs={"min_samples_leaf": 20})
+    kept = ~torch.isnan(numeric[:, 0])
+    expected = compute_bins(
+        numeric[kept, :1].double(),
+        n_bins=8,
+        tree_kwargs={"min_samples_leaf": 20},
+        y=y[kept],
+        regression=False,
+    )[0]
+    torch.testing.assert_close(bins[0], expected.float())
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"y": torch.zeros(3)}, r"y must hold one target per row of numeric \(\[4\]"),
+        ({"y": torch.tensor([0.5, 1.0, 0.0, 1.0]), "regression": False}, "class indices"),
+        ({"y": torch.tensor([0.0, 1.0, float("nan"), 1.0])}, "y"),
+        ({"regression": True}, "pass y as well"),
+        ({"y": torch.zeros(4), "tree_kwargs": [1]}, "tree_kwargs must be a dict"),
+    ],
+)
+def test_target_aware_bins_reject_bad_targets(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fit_bins(torch.rand(4, 1), n_bins=2, **kwargs)
 
 
 @pytest.mark.parametrize(

@@ -301,3 +301,45 @@ def test_training_on_breast_cancer_lowers_the_loss():
             optimizer.step()
             losses.append(float(loss.detach()))
     assert sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3
+
+
+@pytest.mark.parametrize("readout", ["flatten", "mean", "cls", "attention"])
+def test_an_ensemble_shares_the_graph_and_returns_one_prediction_per_member(readout):
+    numeric, categorical = _inputs(6)
+    numeric[0, 1] = float("nan")
+    single = FeatureGraphNet(3, CARDS, 2, channels=8, heads=2, readout=readout)
+    torch.manual_seed(0)
+    model = FeatureGraphNet(3, CARDS, 2, channels=8, heads=2, readout=readout, ensemble_size=4)
+    assert model.ensemble_size == 4 and single.ensemble_size is None
+    out = model(numeric, categorical)
+    assert out.shape == (6, 4, 2)
+    assert not torch.allclose(out[:, 0], out[:, 1])
+    # With the ensemble's shared weights, a single model has its attention:
+    # the members share it, so it is each member's and their mean.
+    shared = {k: v for k, v in model.state_dict().items() if not k.startswith("head.")}
+    missing, unexpected = single.load_state_dict(shared, strict=False)
+    assert not unexpected and all(k.startswith("head.") for k in missing)
+    torch.testing.assert_close(
+        model.feature_attention(numeric, categorical),
+        single.feature_attention(numeric, categorical),
+    )
+    # One row at a time gives the same predictions.
+    model.eval()
+    rows = torch.cat([model(numeric[i : i + 1], categorical[i : i + 1]) for i in range(6)])
+    torch.testing.assert_close(rows, model(numeric, categorical), atol=1e-5, rtol=1e-5)
+
+
+def test_an_ensemble_trains_every_member_through_the_shared_layers():
+    from pyg_tabular.training import member_loss
+
+    torch.manual_seed(0)
+    model = FeatureGraphNet(3, CARDS, 1, channels=8, heads=2, ensemble_size=3, dropout=0.1)
+    numeric, categorical = _inputs(16)
+    target = (numeric[:, 0] > 0).float()
+    member_loss(model(numeric, categorical), target, "binary", 3).backward()
+    for name, parameter in model.named_parameters():
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+    assert model(*_inputs(0)).shape == (0, 3, 1)
+    assert repr(model).endswith("heads=2, ensemble_size=3)")
+    with pytest.raises(ValueError, match=r"ensemble_size must be .*\(got 0\)"):
+        FeatureGraphNet(3, CARDS, ensemble_size=0)
