@@ -1,5 +1,5 @@
-"""Feature-graph layers: sparse convs, dense twins, pooling and tabular modules."""
+"""Feature-graph layers: sparse convs, dense twins, learned graphs, pooling and tabular modules."""
 
-from pyg_tabular.nn import conv, dense, functional, models, pool, tabular
+from pyg_tabular.nn import conv, dense, functional, graph, models, pool, tabular
 
-__all__ = ["conv", "dense", "functional", "models", "pool", "tabular"]
+__all__ = ["conv", "dense", "functional", "graph", "models", "pool", "tabular"]

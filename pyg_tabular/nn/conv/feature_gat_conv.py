@@ -165,13 +165,18 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         edge_index: Adjacency,
         edge_attr: Tensor | None,
         size: tuple[int | None, int | None] | None,
+        edge_log_weight: Tensor | None = None,
     ) -> Tensor:
         h_src, h_dst = h
         # One scalar per node and head; [..., N, H, 1] keeps nodes at dim -3.
         score_src = (h_src * self.att_src).sum(dim=-1, keepdim=True)
         score_dst = None if h_dst is None else (h_dst * self.att_dst).sum(dim=-1, keepdim=True)
         return self.edge_updater(
-            edge_index, alpha=(score_src, score_dst), edge_attr=edge_attr, size=size
+            edge_index,
+            alpha=(score_src, score_dst),
+            edge_attr=edge_attr,
+            edge_log_weight=edge_log_weight,
+            size=size,
         )
 
     def edge_update(
@@ -179,6 +184,7 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         alpha_j: Tensor,
         alpha_i: Tensor | None,
         edge_attr: Tensor | None,
+        edge_log_weight: Tensor | None,
         index: Tensor,
         dim_size: int | None,
     ) -> Tensor:
@@ -188,7 +194,7 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
             score = score + self.edge_score(edge_attr)
         if self.att_bias is not None:
             score = score + self.att_bias.view(-1, 1)
-        return self.softmax_and_dropout(score, index, dim_size)
+        return self.softmax_and_dropout(score, index, dim_size, edge_log_weight)
 
 
 __all__ = ["FeatureGATConv"]
