@@ -133,7 +133,8 @@ def plot_relation_graph(
 
     A pair is drawn once, with the larger weight of its two directions
     (:math:`\max(A_{ij}, A_{ji})`): the line says the two features are
-    linked, whichever listens to the other. Self-loops are not drawn.
+    linked, whichever listens to the other; its width and opacity grow from
+    the weakest drawn edge to the strongest. Self-loops are not drawn.
 
     Args:
         graph (RelationGraph or array-like): A
@@ -174,15 +175,21 @@ def plot_relation_graph(
             raise ValueError(f"highlight holds pair {pair!r}, not two features of {size}")
         marked.add((min(i, j), max(i, j)))
     weight = np.maximum(matrix, matrix.T)
+    np.fill_diagonal(weight, 0.0)
     angle = 2 * np.pi * np.arange(size) / max(size, 1)
     xy = np.stack([np.cos(angle), np.sin(angle)], axis=1)
     figure, axis = plt.subplots(figsize=(7.0, 7.0))
-    top = weight.max() if weight.size and weight.max() > 0 else 1.0
+    # Line strength from the weakest drawn edge (faint) to the strongest (bold).
+    drawn = weight[weight > 0]
+    low = float(drawn.min()) if drawn.size else 0.0
+    high = float(drawn.max()) if drawn.size else 1.0
     for i in range(size):
         for j in range(i + 1, size):
-            strength = weight[i, j] / top
-            if strength <= 0 and (i, j) not in marked:
+            if weight[i, j] <= 0 and (i, j) not in marked:
                 continue
+            strength = 0.0
+            if weight[i, j] > 0:
+                strength = 1.0 if high == low else 0.1 + 0.9 * (weight[i, j] - low) / (high - low)
             color = "tab:red" if (i, j) in marked else "tab:blue"
             style = "--" if strength <= 0 else "-"
             axis.plot(
@@ -190,8 +197,8 @@ def plot_relation_graph(
                 xy[[i, j], 1],
                 style,
                 color=color,
-                linewidth=0.8 + 4.0 * max(strength, 0.0),
-                alpha=0.35 + 0.6 * max(strength, 0.0),
+                linewidth=0.5 + 4.5 * strength,
+                alpha=0.15 + 0.8 * strength,
                 zorder=1,
             )
     axis.scatter(xy[:, 0], xy[:, 1], s=60, color="black", zorder=2)

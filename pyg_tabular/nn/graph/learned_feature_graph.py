@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
 
+from pyg_tabular.nn.graph._common import check_graph_size
+from pyg_tabular.nn.graph._common import feature_names as feature_names_of
 from pyg_tabular.nn.graph.relation_graph import RelationEdges, RelationGraph
 from pyg_tabular.utils.validation import (
     check_int,
@@ -149,6 +151,9 @@ class LearnedFeatureGraph(torch.nn.Module):
         3
     """
 
+    #: Whether the graph's edges carry weights.
+    weighted = True
+
     pair_logits: Parameter | None
     head: Parameter | None
     tail: Parameter | None
@@ -168,10 +173,7 @@ class LearnedFeatureGraph(torch.nn.Module):
         feature_names: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
-        num_features = check_int(num_features, "num_features", 1)
-        k = check_int(k, "k", 0)
-        if k > num_features - 1:
-            raise ValueError(f"k must be at most num_features - 1 = {num_features - 1} (got {k})")
+        num_features, k = check_graph_size(num_features, k)
         if embed_dim is not None:
             embed_dim = check_int(embed_dim, "embed_dim", 1)
         for name, value in (("self_loops", self_loops), ("symmetric", symmetric)):
@@ -181,14 +183,6 @@ class LearnedFeatureGraph(torch.nn.Module):
         score_scale = check_positive_number(score_scale, "score_scale")
         if weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS} (got {weighting!r})")
-        if feature_names is None:
-            names = [str(i) for i in range(num_features)]
-        else:
-            names = [str(name) for name in feature_names]
-            if len(names) != num_features:
-                raise ValueError(
-                    f"feature_names must name the {num_features} features (got {len(names)} names)"
-                )
         self.num_features = num_features
         self.k = k
         self.embed_dim = embed_dim
@@ -197,7 +191,7 @@ class LearnedFeatureGraph(torch.nn.Module):
         self.noise = float(noise)
         self.score_scale = score_scale
         self.weighting = weighting
-        self.feature_names = names
+        self.feature_names = feature_names_of(feature_names, num_features)
         if embed_dim is None:
             self.pair_logits = Parameter(torch.empty(num_features, num_features))
             for name in ("head", "tail", "bias"):
@@ -269,9 +263,10 @@ class LearnedFeatureGraph(torch.nn.Module):
     @torch.no_grad()
     def relation_graph(self) -> RelationGraph:
         r"""The evaluation graph read back: the weighted adjacency of the
-        kept edges (no self-loops, weights :math:`p_{ij}`), the scores
-        :math:`p_{ij}` of all pairs and the feature names. Deterministic
-        whatever the module's mode."""
+        kept edges (no self-loops, weights :math:`\sigma(s_{ij})`), the
+        scores :math:`s_{ij}` of all pairs (logits, which rank pairs even
+        where their weights round to 1) and the feature names.
+        Deterministic whatever the module's mode."""
         scores = self.scores()
         training = self.training
         self.eval()
@@ -279,12 +274,12 @@ class LearnedFeatureGraph(torch.nn.Module):
             sources = self._sources(scores)
         finally:
             self.train(training)
-        probability = torch.sigmoid(scores).float().cpu()
-        probability.fill_diagonal_(0.0)
+        scores = scores.float().cpu()
         sources = sources.cpu()
-        adjacency = torch.zeros_like(probability)
-        adjacency.scatter_(1, sources, probability.gather(1, sources))
-        return RelationGraph(adjacency, probability, list(self.feature_names))
+        adjacency = torch.zeros_like(scores)
+        adjacency.scatter_(1, sources, torch.sigmoid(scores.gather(1, sources)))
+        scores.fill_diagonal_(float("-inf"))
+        return RelationGraph(adjacency, scores, list(self.feature_names))
 
     def extra_repr(self) -> str:
         extra = "" if self.embed_dim is None else f", embed_dim={self.embed_dim}"

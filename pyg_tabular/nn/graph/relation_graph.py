@@ -28,31 +28,37 @@ class RelationEdges:
     Attributes:
         edge_index (torch.Tensor): ``[2, E]`` template, row 0 sources, row 1
             targets, sorted by target then source.
-        edge_weight (torch.Tensor): ``[E]`` positive weights.
+        edge_weight (torch.Tensor or None): ``[E]`` positive weights, or
+            :obj:`None` for an unweighted graph (e.g. :class:`KNNFeatureGraph`).
         num_features (int): :math:`F`.
     """
 
     edge_index: Tensor
-    edge_weight: Tensor
+    edge_weight: Tensor | None
     num_features: int
 
-    def dense(self) -> tuple[Tensor, Tensor]:
+    def dense(self) -> tuple[Tensor, Tensor | None]:
         r"""``(adj [F, F] bool, weight [F, F])`` for the dense twins'
         ``conv(x, adj, edge_weight=weight)``; entry ``[i, j]`` is the edge
-        :math:`j \to i`, and :obj:`weight` is zero off the graph."""
+        :math:`j \to i`, and :obj:`weight` is zero off the graph (:obj:`None`
+        for an unweighted graph)."""
         size = self.num_features
         source, target = self.edge_index
         adj = torch.zeros(size, size, dtype=torch.bool, device=self.edge_index.device)
         adj[target, source] = True
+        if self.edge_weight is None:
+            return adj, None
         weight = self.edge_weight.new_zeros(size, size)
         weight = weight.index_put((target, source), self.edge_weight)
         return adj, weight
 
-    def batched(self, batch_size: int) -> tuple[Tensor, Tensor]:
+    def batched(self, batch_size: int) -> tuple[Tensor, Tensor | None]:
         r"""``(edge_index [2, B·E], edge_weight [B·E])`` of :obj:`batch_size`
         rows stacked as in :func:`~pyg_tabular.data.rows_to_graph` (row
         :math:`b`'s nodes are :math:`bF, \dots, bF + F - 1`)."""
         edge_index = repeat_template(self.edge_index, batch_size, self.num_features)
+        if self.edge_weight is None:
+            return edge_index, None
         return edge_index, self.edge_weight.repeat(batch_size)
 
 
@@ -66,7 +72,11 @@ class RelationGraph:
             :math:`j \to i` (feature :math:`i` listens to :math:`j`), zero
             where there is no edge.
         scores (torch.Tensor): ``[F, F]`` the estimator's score of every
-            ordered pair in :math:`(0, 1)`, kept or not (diagonal zero).
+            ordered pair, kept or not, larger for a stronger relation (the
+            topology logits :math:`s_{ij}` of a
+            :class:`LearnedFeatureGraph`, :math:`|\rho_{ij}|` of a
+            :class:`KNNFeatureGraph`); the diagonal, no pair, is
+            :math:`-\infty`.
         feature_names (list of str): The name of each feature.
     """
 

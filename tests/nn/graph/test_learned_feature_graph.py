@@ -240,14 +240,15 @@ def test_relation_graph_reads_the_evaluation_graph_with_names():
     relation = graph.relation_graph()
     assert graph.training  # the mode is restored
     assert relation.feature_names == list("abcde")
-    expected = torch.sigmoid(graph.scores().detach())
-    expected.fill_diagonal_(0)
+    logits = graph.scores().detach()
+    expected = logits.clone().fill_diagonal_(float("-inf"))
     torch.testing.assert_close(relation.scores, expected)
-    # The adjacency holds the evaluation graph's edges (no loops), weight p.
+    # The adjacency holds the evaluation graph's edges (no loops), weight sigma(s).
     adj, weight = graph.eval()().dense()
     adj.fill_diagonal_(False)
     assert torch.equal(relation.adjacency != 0, adj)
-    torch.testing.assert_close(relation.adjacency[adj], expected[adj])
+    torch.testing.assert_close(relation.adjacency[adj], torch.sigmoid(logits)[adj])
+    torch.testing.assert_close(relation.adjacency, weight.fill_diagonal_(0))
     assert (relation.adjacency != 0).sum(1).tolist() == [2] * 5
 
 
