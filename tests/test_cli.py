@@ -223,3 +223,30 @@ def test_ctrl_c_keeps_every_finished_run_and_their_summary(tmp_path):
 def test_ctrl_c_during_an_isolated_run_ends_its_worker(tmp_path):
     code, stdout, stderr, out = _interrupt_after_runs(tmp_path, [], 1)
     _check_interrupted(code, stdout, stderr, out, 1)
+
+
+def test_graphs_run_each_model_on_each_feature_graph(tmp_path, capsys):
+    arguments = ["compare", "--models", "feature-gat-1head", "--graphs", "complete,knn,learned"]
+    code = main([*arguments, "--seeds", "1", "--out", str(tmp_path), *TINY])
+    assert code == 0
+    rows = _rows(tmp_path / "results.csv")
+    assert [row["model"] for row in rows] == [
+        "feature-gat-1head",
+        "feature-gat-1head-knn",
+        "feature-gat-1head-learned",
+    ]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--graphs", "star"], "expected graphs among complete, knn, learned (got 'star')"),
+        (["--models", "mlp", "--graphs", "complete,knn"], "model 'mlp' has no 'knn' variant"),
+    ],
+)
+def test_graphs_misuse_exits_2_and_touches_nothing(tmp_path, capsys, arguments, message):
+    out = tmp_path / "out"
+    code = main(["compare", *arguments, "--out", str(out), *TINY])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

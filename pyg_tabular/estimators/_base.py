@@ -126,6 +126,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         readout: str = "flatten",
         head_channels: int = 64,
         num_groups: int | None = None,
+        graph: str = "complete",
+        graph_k: int = 8,
         epochs: int = 100,
         batch_size: int = 256,
         lr: float = 1e-3,
@@ -148,6 +150,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         self.readout = readout
         self.head_channels = head_channels
         self.num_groups = num_groups
+        self.graph = graph
+        self.graph_k = graph_k
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -329,6 +333,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = self._build_model(dataset.num_numeric, dataset.cardinalities, bins)
+            # A "knn" graph is fitted on the training rows, as the scaler is.
+            model.fit_graph(dataset.numeric[train_rows], dataset.categorical[train_rows])
             result = self._train(model, dataset, train_rows, val_rows, seed)
         self.model_ = model
         # Wall times differ from run to run; the history of a seeded fit does not.
@@ -366,6 +372,8 @@ class _FeatureGraphEstimator(BaseEstimator):
             readout=self.readout,
             head_channels=self.head_channels,
             num_groups=self.num_groups,
+            graph=self.graph,
+            graph_k=self.graph_k,
         )
 
     def _train(
@@ -520,6 +528,24 @@ class _FeatureGraphEstimator(BaseEstimator):
 
         columns = self.encoder_.columns
         return pd.DataFrame(attention.numpy(), index=columns, columns=columns)
+
+    def relation_graph(self) -> Any:
+        r"""The feature graph the network runs on, read back with the column
+        names of X, in X's order (a
+        :class:`~pyg_tabular.nn.graph.RelationGraph`): for
+        ``graph="learned"``, which features each feature learned to listen
+        to; for ``graph="knn"``, the correlation prior."""
+        check_is_fitted(self)
+        from pyg_tabular.nn.graph import RelationGraph
+
+        graph = self.model_.relation_graph()
+        names = self.encoder_.feature_names
+        order = [names.index(c) for c in self.encoder_.columns]
+        return RelationGraph(
+            graph.adjacency[order][:, order],
+            graph.scores[order][:, order],
+            [str(c) for c in self.encoder_.columns],
+        )
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:

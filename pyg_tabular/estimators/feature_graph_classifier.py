@@ -74,6 +74,16 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
         num_groups (int or str, optional): Soft feature groups of the
             hierarchical step, with any layer; ``"auto"`` is
             :math:`\max(2, \lceil F/4 \rceil)`. (default: :obj:`None`)
+        graph (str, optional): The feature graph: ``"complete"``, ``"knn"``
+            (each feature's :obj:`graph_k` most correlated features, fitted on
+            the training part) or ``"learned"`` (a
+            :class:`~pyg_tabular.nn.graph.LearnedFeatureGraph` trained with
+            the network; :meth:`relation_graph` reads it back), see
+            :class:`~pyg_tabular.nn.models.FeatureGraphNet`.
+            (default: :obj:`"complete"`)
+        graph_k (int, optional): Sources per feature of a ``"knn"`` or
+            ``"learned"`` graph, at most the number of features minus one.
+            (default: :obj:`8`)
         epochs (int, optional): Maximum number of epochs. (default: :obj:`100`)
         batch_size (int, optional): Rows per step. (default: :obj:`256`)
         lr (float, optional): AdamW learning rate. (default: :obj:`1e-3`)

@@ -2,6 +2,7 @@
 
 from pyg_tabular.nn.models.column_encoder import NUMERIC_EMBEDDINGS, ColumnEncoder, fit_bins
 from pyg_tabular.nn.models.feature_graph_net import BLOCKS, READOUTS, FeatureGraphNet
+from pyg_tabular.nn.models.graph_kind import GRAPH_KINDS, GRAPHS, register_graph
 from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LayerKind, register_layer
 
 __all__ = [
@@ -14,4 +15,7 @@ __all__ = [
     "LayerKind",
     "LAYER_KINDS",
     "register_layer",
+    "GRAPH_KINDS",
+    "GRAPHS",
+    "register_graph",
 ]
