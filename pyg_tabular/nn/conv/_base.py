@@ -23,6 +23,7 @@ from pyg_tabular.nn._gat_common import (
     log_edge_weight,
     project_heads,
 )
+from pyg_tabular.nn.conv._weighted_gather import weighted_gather_sum
 from pyg_tabular.nn.functional import (
     complete_blocks,
     dense_to_edge_attention,
@@ -531,7 +532,22 @@ class FeatureAttentionConv(MessagePassing):
             (x_src, x_dst), (h_src, h_dst), edge_index, edge_attr, size, edge_log_weight
         )  # [..., E, H, 1]
         src_lin = self.lin if self.lin is not None else self.lin_src
-        if x_src.size(-1) < channels:
+        narrow = x_src.size(-1) < channels
+        if (
+            x_src.dim() == 3
+            and isinstance(edge_index, Tensor)
+            and edge_index.layout == torch.strided
+            and self._may_bypass_propagate()
+            and not torch.compiler.is_compiling()
+        ):
+            # Static form: the B rows' messages [B, E, H, C] are the largest
+            # tensors of the step; summing them in chunks keeps none alive.
+            values = x_src.unsqueeze(-2) if narrow else h_src
+            out = weighted_gather_sum(values, alpha.squeeze(-1), edge_index, num_dst)
+            if narrow:
+                out = project_heads(out, src_lin.weight, channels)
+            return out, edge_index, alpha.squeeze(-1)
+        if narrow:
             # Messages carry the narrower raw input; see project_heads.
             raw_dst = None if x_dst is None else x_dst.unsqueeze(-2)
             aggregated = self.propagate(

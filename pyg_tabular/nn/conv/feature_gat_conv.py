@@ -63,7 +63,10 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
     ``edge_attr``, bipartite inputs, explainers and propagate hooks use
     :meth:`propagate`. :meth:`uses_fast_path` tells whether a graph takes
     it; setting the attribute :attr:`fast_path` to :obj:`False` turns it
-    off.
+    off. In the static form on any other template (a sparse or learned
+    feature graph), the same conditions let the layer sum the weighted
+    sources in chunks of edges instead of writing all ``[B, E, H, C]``
+    messages, which autograd would keep for the backward pass.
 
     Args:
         in_channels (int or tuple): Size of each input feature vector, or
