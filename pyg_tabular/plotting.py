@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pyg_tabular.utils.validation import check_int
+
 if TYPE_CHECKING:
     from pyg_tabular.compare import RunResult
 
@@ -127,6 +129,7 @@ def plot_relation_graph(
     path: str | Path | None = None,
     *,
     highlight: Sequence[tuple[int, int]] = (),
+    top: int | None = None,
 ) -> Any:
     r"""Draws a feature graph as a graph of named features: the features on
     a circle, one line per linked pair, thicker for a larger weight.
@@ -134,7 +137,10 @@ def plot_relation_graph(
     A pair is drawn once, with the larger weight of its two directions
     (:math:`\max(A_{ij}, A_{ji})`): the line says the two features are
     linked, whichever listens to the other; its width and opacity grow from
-    the weakest drawn edge to the strongest. Self-loops are not drawn.
+    the weakest drawn pair to the strongest. Self-loops are not drawn. With
+    :obj:`top`, only the :obj:`top` strongest pairs are drawn, ranked (and
+    drawn) by the graph's :meth:`~pyg_tabular.nn.graph.RelationGraph.pair_scores`
+    when it has them, by the adjacency otherwise.
 
     Args:
         graph (RelationGraph or array-like): A
@@ -148,8 +154,10 @@ def plot_relation_graph(
         path (str or Path, optional): Where to write a PNG.
         highlight (sequence of (int, int), optional): Pairs of feature
             indices to draw in a second colour (for instance planted
-            interactions); a highlighted pair without an edge is drawn
-            dashed.
+            interactions); a highlighted pair that is not drawn otherwise
+            is drawn dashed.
+        top (int, optional): Draw only the strongest :obj:`top` pairs.
+            (default: :obj:`None`, every linked pair)
     """
     import numpy as np
 
@@ -174,33 +182,41 @@ def plot_relation_graph(
         if not (0 <= i < size and 0 <= j < size) or i == j:
             raise ValueError(f"highlight holds pair {pair!r}, not two features of {size}")
         marked.add((min(i, j), max(i, j)))
-    weight = np.maximum(matrix, matrix.T)
-    np.fill_diagonal(weight, 0.0)
+    # Pair (i < j) -> the value its line is drawn with.
+    linked = np.maximum(matrix, matrix.T)
+    pairs = {(i, j): linked[i, j] for i in range(size) for j in range(i + 1, size)}
+    if top is None:
+        values = {pair: value for pair, value in pairs.items() if value > 0}
+    else:
+        top = check_int(top, "top", 1)
+        ranking = pairs
+        if hasattr(graph, "pair_scores"):
+            scores = np.asarray(graph.pair_scores(), dtype=float)
+            ranking = {pair: scores[pair] for pair in pairs}
+        # Stable: ties keep the lower indices first, as RelationGraph.top_pairs does.
+        best = sorted(ranking, key=lambda pair: -ranking[pair])[:top]
+        values = {pair: ranking[pair] for pair in best}
     angle = 2 * np.pi * np.arange(size) / max(size, 1)
     xy = np.stack([np.cos(angle), np.sin(angle)], axis=1)
     figure, axis = plt.subplots(figsize=(7.0, 7.0))
-    # Line strength from the weakest drawn edge (faint) to the strongest (bold).
-    drawn = weight[weight > 0]
-    low = float(drawn.min()) if drawn.size else 0.0
-    high = float(drawn.max()) if drawn.size else 1.0
-    for i in range(size):
-        for j in range(i + 1, size):
-            if weight[i, j] <= 0 and (i, j) not in marked:
-                continue
-            strength = 0.0
-            if weight[i, j] > 0:
-                strength = 1.0 if high == low else 0.1 + 0.9 * (weight[i, j] - low) / (high - low)
-            color = "tab:red" if (i, j) in marked else "tab:blue"
-            style = "--" if strength <= 0 else "-"
-            axis.plot(
-                xy[[i, j], 0],
-                xy[[i, j], 1],
-                style,
-                color=color,
-                linewidth=0.5 + 4.5 * strength,
-                alpha=0.15 + 0.8 * strength,
-                zorder=1,
-            )
+    # Line strength from the weakest drawn value (faint) to the strongest (bold).
+    low = min(values.values(), default=0.0)
+    high = max(values.values(), default=1.0)
+    for pair in sorted(set(values) | marked):
+        i, j = pair
+        strength = 0.0
+        if pair in values:
+            strength = 1.0 if high == low else 0.1 + 0.9 * (values[pair] - low) / (high - low)
+        color = "tab:red" if pair in marked else "tab:blue"
+        axis.plot(
+            xy[[i, j], 0],
+            xy[[i, j], 1],
+            "-" if pair in values else "--",
+            color=color,
+            linewidth=0.5 + 4.5 * strength,
+            alpha=0.15 + 0.8 * strength,
+            zorder=1,
+        )
     axis.scatter(xy[:, 0], xy[:, 1], s=60, color="black", zorder=2)
     for (x, y), name, theta in zip(xy, names, angle):
         axis.annotate(

@@ -1091,6 +1091,162 @@ def exp_settings(results: Path, name: str) -> str:
 
 
 # --------------------------------------------------------------------------- #
+# Relation graphs: planted-pair recovery, wide-table cost, graph choice
+# --------------------------------------------------------------------------- #
+
+RELATION_RECOVERY = "relation_graph/recovery.json"
+RELATION_BENCHMARK = "benchmarks/relation_graph.json"
+GRAPH_CHOICE = "graph_choice"
+#: The tables of the graph-choice comparison: the four full tables and the
+#: widest named one (digits, 64 pixels).
+GRAPH_CHOICE_DATASETS = ("california", "adult", "acs_employment", "diamonds", "digits")
+# Two-sided 95% Student t quantiles by degrees of freedom, for paired intervals.
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+@region("relation-recovery")
+def relation_recovery(results: Path) -> str:
+    """The planted-pair recovery table of ``scripts/relation_recovery.py``."""
+    data = load_json(results, RELATION_RECOVERY)
+    summary = {row["method"]: row for row in data["summary"]}
+    config = data["config"]
+    rows = []
+    for row in data["summary"]:
+        pairs = row["planted"] // row["seeds"]
+        per_seed = ", ".join(str(round(r * pairs)) for r in row["recall_per_seed"])
+        mse = "–" if row["test_mse"] is None else f"{row['test_mse']:.3f}"
+        rows.append(
+            [
+                f"`{row['method']}`",
+                f"{row['found']} / {row['planted']}",
+                f"{row['recall']:.0%}",
+                per_seed,
+                mse,
+            ]
+        )
+    table = markdown_table(
+        ["method", "planted pairs in the top m", "recall", "found per seed", "test MSE"], rows
+    )
+    learned = summary.get("learned")
+    lines = [table, ""]
+    if learned is not None:
+        others = [summary[m]["recall"] for m in ("knn", "complete-attention") if m in summary]
+        met = learned["recall"] >= 0.9 and all(learned["recall"] > other for other in others)
+        lines.append(
+            f"Target, learned graph ≥ 90% of the planted pairs over {learned['seeds']} seeds "
+            f"and above correlation kNN and complete-graph attention: {learned['recall']:.0%}, "
+            f"{verdict(met)}."
+        )
+    first = data["summary"][0]
+    pairs = first["planted"] // first["seeds"]
+    lines.append("")
+    lines.append(
+        f"{config['rows']} rows (70/15/15), {config['features']} features, {pairs} planted "
+        f"pairs per seed (m = {pairs}), noise-to-signal {config['noise']}; learned graph "
+        f"k = {config['k']}; "
+        f"≤ {config['epochs']} epochs, patience {config['patience']}, AdamW at {config['lr']}. "
+        f"Command: `{data['command']}`."
+    )
+    return "\n".join(lines)
+
+
+@region("relation-benchmark")
+def relation_benchmark(results: Path) -> str:
+    """Learned sparse graph against the complete graph: time and memory per step."""
+    try:
+        data = load_json(results, RELATION_BENCHMARK)
+    except MissingResults:
+        return (
+            "Not measured yet: run `python benchmarks/relation_graph.py --results "
+            f"docs/results/{RELATION_BENCHMARK}` on a quiet machine."
+        )
+    rows, target = [], None
+    for row in table(data, "steps"):
+        rows.append(
+            [
+                str(row["features"]),
+                row["case"],
+                f"{ms(row['ms'])} ({ms(row['ms_p25'])}–{ms(row['ms_p75'])})",
+                ratio(row["time_ratio"]),
+                mib(row["peak_mb"]),
+                ratio(row["memory_ratio"]),
+            ]
+        )
+        if row["features"] == 1024 and row["case"] == "learned-k16":
+            target = row
+    body = markdown_table(
+        ["F", "case", "ms per step (p25–p75)", "× complete", "peak MB", "× complete"], rows
+    )
+    lines = [body, ""]
+    if target is not None and target["memory_ratio"] is not None:
+        met = target["time_ratio"] <= 0.25 and target["memory_ratio"] <= 0.25
+        lines.append(
+            f"Target, F = 1024 and k = 16 at most 1/4 of the complete graph's time and "
+            f"memory: {ratio(target['time_ratio'])} and {ratio(target['memory_ratio'])}, "
+            f"{verdict(met)}."
+        )
+        lines.append("")
+    lines.append(provenance(data))
+    return "\n".join(lines)
+
+
+def _paired(differences: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95% Student interval of paired differences."""
+    mean = sum(differences) / len(differences)
+    if len(differences) < 2:
+        return mean, float("nan")
+    variance = sum((d - mean) ** 2 for d in differences) / (len(differences) - 1)
+    quantile = T_975.get(len(differences) - 1, 1.96)
+    return mean, quantile * (variance / len(differences)) ** 0.5
+
+
+@region("graph-choice")
+def graph_choice(results: Path) -> str:
+    """Complete vs kNN vs learned graph, same layer and budget, paired over seeds."""
+    rows = []
+    for name in GRAPH_CHOICE_DATASETS:
+        try:
+            runs = _read_csv(results, f"{GRAPH_CHOICE}/{name}/runs.csv")
+        except MissingResults:
+            continue
+        metric, better = ("rmse", -1.0) if "rmse" in runs[0] else ("accuracy", 1.0)
+        by_graph: dict[str, dict[str, float]] = {}
+        for run in runs:
+            graph = next((g for g in ("knn", "learned") if run["model"].endswith("-" + g)), "")
+            by_graph.setdefault(graph or "complete", {})[run["seed"]] = float(run[metric])
+        complete = by_graph.get("complete", {})
+        cells = [name, metric]
+        values = list(complete.values())
+        cells.append(f"{sum(values) / len(values):.4f}" if values else "–")
+        for graph in ("knn", "learned"):
+            seeds = sorted(set(complete) & set(by_graph.get(graph, {})))
+            if not seeds:
+                cells.append("–")
+                continue
+            mean, half = _paired([by_graph[graph][s] - complete[s] for s in seeds])
+            if half != half:
+                word = "one seed"
+            elif abs(mean) <= half:
+                word = "no difference"
+            else:
+                word = "better" if mean * better > 0 else "worse"
+            cells.append(f"{mean:+.4f} ± {half:.4f} ({word}, {len(seeds)} seeds)")
+        rows.append(cells)
+    if not rows:
+        return (
+            "Not run yet: `bash scripts/graph_choice.sh` writes "
+            f"`docs/results/{GRAPH_CHOICE}/<dataset>/`."
+        )
+    header = ["table", "metric", "complete", "knn − complete", "learned − complete"]
+    return (
+        markdown_table(header, rows)
+        + "\n\nDifferences are paired by seed (same split and initialisation seed): "
+        'mean ± the half-width of its 95% Student interval; "no difference" when the '
+        "interval holds 0."
+    )
+
+
+# --------------------------------------------------------------------------- #
 # Guides
 # --------------------------------------------------------------------------- #
 

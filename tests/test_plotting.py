@@ -88,3 +88,22 @@ def test_relation_graph_from_an_adjacency_and_errors():
         plotting.plot_relation_graph([[0.0, 1.0]])
     with pytest.raises(ValueError, match="highlight holds pair"):
         plotting.plot_relation_graph(adjacency, highlight=[(0, 5)])
+
+
+def test_relation_graph_top_pairs_follow_the_pair_scores():
+    from pyg_tabular.nn.graph import RelationGraph
+
+    scores = torch.tensor(
+        [[float("-inf"), 5.0, -1.0, 0.0], [2.0, float("-inf"), 3.0, -2.0],
+         [0.0, 1.0, float("-inf"), 4.0], [0.5, 0.0, -3.0, float("-inf")]]
+    )  # fmt: skip
+    # Every weight equal: only the scores can tell the pairs apart.
+    graph = RelationGraph(torch.ones(4, 4), scores, list("abcd"))
+    figure = plotting.plot_relation_graph(graph, top=2, highlight=[(0, 3)])
+    lines = figure.axes[0].get_lines()
+    # Pairs (a, b) at 5 and (c, d) at 4, then the highlighted (a, d), dashed.
+    assert [line.get_linestyle() for line in lines] == ["-", "--", "-"]
+    widths = [line.get_linewidth() for line in lines]
+    assert widths[0] > widths[2]  # the stronger pair is drawn bolder
+    with pytest.raises(ValueError, match="top must be a positive int"):
+        plotting.plot_relation_graph(graph, top=0)
