@@ -329,8 +329,11 @@ class FeatureGraphNet(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        r"""Resets all learnable parameters."""
+        r"""Resets all learnable parameters (a fitted ``"knn"`` graph stays)."""
         self.encoder.reset_parameters()
+        reset_graph = getattr(self.feature_graph, "reset_parameters", None)
+        if reset_graph is not None:
+            reset_graph()
         for block in self.layers:
             block.reset_parameters()  # type: ignore[operator]
         if self.cls is not None:

@@ -184,3 +184,12 @@ def test_invalid_graph_arguments():
     # A graph that needs no fitting ignores fit_graph.
     model = FeatureGraphNet(3, graph="learned", graph_k=1)
     assert model.fit_graph(torch.randn(4, 3)) is model
+
+
+def test_reset_parameters_resets_the_learned_graph():
+    torch.manual_seed(0)
+    model = FeatureGraphNet(3, CARDS, graph="learned", graph_k=2)
+    with torch.no_grad():
+        model.feature_graph.pair_logits.add_(1.0)
+    model.reset_parameters()
+    assert torch.all(model.feature_graph.pair_logits == 0)
