@@ -119,43 +119,31 @@ def test_conv_equals_dense_twin_on_complete_graphs(spec, shape, self_loops, shuf
 
 
 @SETTINGS
-@given(conv_pairs(), shapes(), st.data())
-def test_conv_equals_dense_twin_on_random_templates(spec, shape, data):
+@given(conv_pairs(), shapes(), st.data(), st.booleans())
+def test_conv_equals_dense_twin_on_random_templates(spec, shape, data, weighted):
     num_rows, num_features, _, dtype, seed = shape
     in_channels = spec[1]
     template = data.draw(templates(num_features))
     sparse, dense = build_pair(spec, dtype, seed)
     x = values((num_rows, num_features, in_channels), dtype, seed)
-
-    expected = dense(x, template_to_adj(template, num_features))
-    # Batched form: the template offset per row.
-    batched = sparse(x.reshape(-1, in_channels), repeat_template(template, num_rows, num_features))
-    assert_close(batched, expected.reshape(batched.shape), dtype)
-    # Static form: [B, F, C] with the template itself.
-    assert_close(sparse(x, template), expected, dtype)
-
-
-@SETTINGS
-@given(conv_pairs(), shapes(), st.data())
-def test_conv_equals_dense_twin_with_edge_weights(spec, shape, data):
-    num_rows, num_features, _, dtype, seed = shape
-    in_channels = spec[1]
-    template = data.draw(templates(num_features))
-    sparse, dense = build_pair(spec, dtype, seed)
-    x = values((num_rows, num_features, in_channels), dtype, seed)
-    generator = torch.Generator().manual_seed(seed + 1)
-    weight = torch.rand(template.size(1), generator=generator, dtype=dtype) + 0.05
-    matrix = torch.zeros(num_features, num_features, dtype=dtype)
-    matrix[template[1], template[0]] = weight
+    # Positive edge weights, per template edge and as the dense [F, F] matrix.
+    weight, matrix = None, None
+    if weighted:
+        generator = torch.Generator().manual_seed(seed + 1)
+        weight = torch.rand(template.size(1), generator=generator, dtype=dtype) + 0.05
+        matrix = torch.zeros(num_features, num_features, dtype=dtype)
+        matrix[template[1], template[0]] = weight
 
     expected = dense(x, template_to_adj(template, num_features), edge_weight=matrix)
-    assert_close(sparse(x, template, edge_weight=weight), expected, dtype)
+    # Batched form: the template offset per row.
     batched = sparse(
         x.reshape(-1, in_channels),
         repeat_template(template, num_rows, num_features),
-        edge_weight=weight.repeat(num_rows),
+        edge_weight=None if weight is None else weight.repeat(num_rows),
     )
     assert_close(batched, expected.reshape(batched.shape), dtype)
+    # Static form: [B, F, C] with the template itself.
+    assert_close(sparse(x, template, edge_weight=weight), expected, dtype)
 
 
 @SETTINGS
