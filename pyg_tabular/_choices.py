@@ -23,3 +23,6 @@ NUMERIC_EMBEDDINGS = ("linear", "periodic", "piecewise-linear")
 #: task is not given. Integer-coded classes rarely number more; quantities
 #: (counts, ages, prices in whole units) usually do.
 MAX_INFERRED_CLASSES = 20
+
+#: The feature graphs ``pyg-tabular compare --graphs`` runs a model on.
+GRAPH_CHOICES = ("complete", "knn", "learned")

@@ -123,6 +123,18 @@ def _model_list(text: str) -> list[str]:
     return resolved
 
 
+def _graph_list(text: str) -> list[str]:
+    from pyg_tabular._choices import GRAPH_CHOICES
+
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in GRAPH_CHOICES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"expected graphs among {', '.join(GRAPH_CHOICES)} (got {text!r})"
+        )
+    return list(dict.fromkeys(names))
+
+
 def _renamed(name: str) -> str | None:
     from pyg_tabular.compare import RENAMED_MODELS
 
@@ -198,6 +210,14 @@ def _parser() -> argparse.ArgumentParser:
         type=_model_list,
         default=None,
         help=f"comma-separated model names (default: {DEFAULT_MODELS})",
+    )
+    compare.add_argument(
+        "--graphs",
+        type=_graph_list,
+        default=None,
+        help="run each of --models on each of these feature graphs (complete, knn, learned): "
+        "'--models feature-gat --graphs complete,knn,learned' trains feature-gat, "
+        "feature-gat-knn and feature-gat-learned",
     )
     compare.add_argument("--seeds", type=_positive_int, default=3, help="number of seeds")
     compare.add_argument("--epochs", type=_positive_int, default=40, help="epoch budget per run")
@@ -393,6 +413,11 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.models is None:
         args.models = _model_list(DEFAULT_MODELS)
+    if args.graphs is not None:
+        try:
+            args.models = compare.expand_graphs(args.models, args.graphs)
+        except ValueError as error:
+            return _error(str(error))
     torch.set_num_threads(args.threads)
     source: compare.runner.TaskSource
     if args.data is not None:

@@ -1,4 +1,5 @@
-r"""Plots of a comparison run: learning curves, metric bars and feature attention.
+r"""Plots of a comparison run: learning curves, metric bars, feature attention
+and feature relation graphs.
 
 matplotlib is optional (``pip install pyg-tabular[plot]``) and imported by
 the functions that need it, with the non-interactive ``Agg`` backend so the
@@ -12,6 +13,8 @@ import statistics
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pyg_tabular.utils.validation import check_int
 
 if TYPE_CHECKING:
     from pyg_tabular.run_result import RunResult
@@ -192,4 +195,136 @@ def plot_attention(
     return _save(figure, path)
 
 
-__all__ = ["plot_learning_curves", "plot_metric_bars", "plot_anytime", "plot_attention"]
+def plot_relation_graph(
+    graph: Any,
+    feature_names: Sequence[str] | None = None,
+    title: str = "",
+    path: str | Path | None = None,
+    *,
+    highlight: Sequence[tuple[int, int]] = (),
+    top: int | None = None,
+) -> Any:
+    r"""Draws a feature graph as a graph of named features: the features on
+    a circle, one line per linked pair, thicker for a larger weight.
+
+    A pair is drawn once, with the larger weight of its two directions
+    (:math:`\max(A_{ij}, A_{ji})`): the line says the two features are
+    linked, whichever listens to the other; its width and opacity grow from
+    the weakest drawn pair to the strongest. Self-loops are not drawn. With
+    :obj:`top`, only the :obj:`top` strongest pairs are drawn, ranked (and
+    drawn) by the graph's :meth:`~pyg_tabular.nn.graph.RelationGraph.pair_scores`
+    when it has them, by the adjacency otherwise.
+
+    Args:
+        graph (RelationGraph or array-like): A
+            :class:`~pyg_tabular.nn.graph.RelationGraph` (from
+            :meth:`~pyg_tabular.nn.graph.LearnedFeatureGraph.relation_graph`),
+            whose adjacency and names are drawn, or an ``[F, F]`` weighted
+            adjacency (entry ``[i, j]`` for the edge :math:`j \to i`).
+        feature_names (sequence of str, optional): The names of an
+            adjacency; a :class:`RelationGraph` brings its own.
+        title (str, optional): The figure's title.
+        path (str or Path, optional): Where to write a PNG.
+        highlight (sequence of (int, int), optional): Pairs of feature
+            indices to draw in a second colour (for instance planted
+            interactions); a highlighted pair that is not drawn otherwise
+            is drawn dashed.
+        top (int, optional): Draw only the strongest :obj:`top` pairs.
+            (default: :obj:`None`, every linked pair)
+    """
+    import numpy as np
+
+    plt = _pyplot()
+    names = getattr(graph, "feature_names", None)
+    if names is not None:
+        matrix = np.asarray(graph.adjacency, dtype=float)
+        names = list(feature_names) if feature_names is not None else list(names)
+    else:
+        matrix = np.asarray(graph, dtype=float)
+        names = list(feature_names) if feature_names is not None else None
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"graph must be a square [F, F] adjacency (got shape {matrix.shape})")
+    size = matrix.shape[0]
+    if names is None:
+        names = [str(i) for i in range(size)]
+    if len(names) != size:
+        raise ValueError(f"feature_names must name the {size} features (got {len(names)} names)")
+    marked = set()
+    for pair in highlight:
+        i, j = (int(v) for v in pair)
+        if not (0 <= i < size and 0 <= j < size) or i == j:
+            raise ValueError(f"highlight holds pair {pair!r}, not two features of {size}")
+        marked.add((min(i, j), max(i, j)))
+    # Pair (i < j) -> the value its line is drawn with.
+    linked = np.maximum(matrix, matrix.T)
+    pairs = {(i, j): linked[i, j] for i in range(size) for j in range(i + 1, size)}
+    if top is None:
+        values = {pair: value for pair, value in pairs.items() if value > 0}
+    else:
+        top = check_int(top, "top", 1)
+        ranking = pairs
+        if hasattr(graph, "pair_scores"):
+            scores = np.asarray(graph.pair_scores(), dtype=float)
+            ranking = {pair: scores[pair] for pair in pairs}
+        # Stable: ties keep the lower indices first, as RelationGraph.top_pairs does.
+        best = sorted(ranking, key=lambda pair: -ranking[pair])[:top]
+        values = {pair: ranking[pair] for pair in best}
+    angle = 2 * np.pi * np.arange(size) / max(size, 1)
+    xy = np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    figure, axis = plt.subplots(figsize=(7.0, 7.0))
+    # Line strength from the weakest drawn value (faint) to the strongest (bold).
+    low = min(values.values(), default=0.0)
+    high = max(values.values(), default=1.0)
+    for pair in sorted(set(values) | marked):
+        i, j = pair
+        strength = 0.0
+        if pair in values:
+            strength = 1.0 if high == low else 0.1 + 0.9 * (values[pair] - low) / (high - low)
+        color = "tab:red" if pair in marked else "tab:blue"
+        axis.plot(
+            xy[[i, j], 0],
+            xy[[i, j], 1],
+            "-" if pair in values else "--",
+            color=color,
+            linewidth=0.5 + 4.5 * strength,
+            alpha=0.15 + 0.8 * strength,
+            zorder=1,
+        )
+    axis.scatter(xy[:, 0], xy[:, 1], s=60, color="black", zorder=2)
+    for (x, y), name, theta in zip(xy, names, angle):
+        axis.annotate(
+            name,
+            (x, y),
+            xytext=(1.13 * x, 1.13 * y),
+            ha="center",
+            va="center",
+            fontsize=8,
+            rotation=np.degrees(theta) if np.cos(theta) >= 0 else np.degrees(theta) + 180,
+            rotation_mode="anchor",
+        )
+    if marked:
+        from matplotlib.lines import Line2D
+
+        axis.legend(
+            handles=[
+                Line2D([], [], color="tab:blue", label="edge"),
+                Line2D([], [], color="tab:red", label="highlighted pair"),
+            ],
+            loc="upper right",
+            fontsize=8,
+        )
+    axis.set_xlim(-1.35, 1.35)
+    axis.set_ylim(-1.35, 1.35)
+    axis.set_aspect("equal")
+    axis.axis("off")
+    axis.set_title(title or "Feature relation graph")
+    return _save(figure, path)
+
+
+__all__ = [
+    "plot_learning_curves",
+    "plot_metric_bars",
+    "plot_anytime",
+    "plot_attention",
+    "plot_relation_graph",
+]

@@ -451,3 +451,30 @@ def test_only_pyg_tabulars_warnings_about_the_table_become_the_commands(
             main(["compare", "--models", "mlp", "--seeds", "1", *TINY, "--out", str(tmp_path)]) == 0
         )
     assert "a library's own" not in capsys.readouterr().err
+
+
+def test_graphs_run_each_model_on_each_feature_graph(tmp_path, capsys):
+    arguments = ["compare", "--models", "feature-gat-1head", "--graphs", "complete,knn,learned"]
+    code = main([*arguments, "--seeds", "1", "--out", str(tmp_path), *TINY])
+    assert code == 0
+    rows = _rows(tmp_path / "results.csv")
+    assert [row["model"] for row in rows] == [
+        "feature-gat-1head",
+        "feature-gat-1head-knn",
+        "feature-gat-1head-learned",
+    ]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--graphs", "star"], "expected graphs among complete, knn, learned (got 'star')"),
+        (["--models", "mlp", "--graphs", "complete,knn"], "model 'mlp' has no 'knn' variant"),
+    ],
+)
+def test_graphs_misuse_exits_2_and_touches_nothing(tmp_path, capsys, arguments, message):
+    out = tmp_path / "out"
+    code = main(["compare", *arguments, "--out", str(out), *TINY])
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()

@@ -80,3 +80,54 @@ def test_attention_heatmap_rejects_mismatched_names():
         plotting.plot_attention(torch.eye(3), ["a", "b"])
     with pytest.raises(ValueError, match=r"shape \(2, 3\)"):
         plotting.plot_attention(torch.zeros(2, 3), ["a", "b"])
+
+
+def test_relation_graph_draws_each_linked_pair_once(tmp_path):
+    from pyg_tabular.nn.graph import LearnedFeatureGraph
+
+    graph = LearnedFeatureGraph(5, 1, feature_names=list("abcde"))
+    with torch.no_grad():
+        graph.pair_logits.copy_(torch.eye(5).roll(1, dims=1))  # i listens to i + 1
+    relation = graph.eval().relation_graph()
+    figure = plotting.plot_relation_graph(
+        relation, title="g", path=tmp_path / "graph.png", highlight=[(0, 2)]
+    )
+    assert (tmp_path / "graph.png").read_bytes().startswith(PNG_MAGIC)
+    axis = figure.axes[0]
+    lines = axis.get_lines()
+    # 5 pairs (i, i + 1 mod 5) drawn once each, plus the dashed highlighted (0, 2).
+    assert len(lines) == 6
+    assert sorted(line.get_linestyle() for line in lines) == ["-"] * 5 + ["--"]
+    assert [t.get_text() for t in axis.texts] == list("abcde")
+    assert axis.get_title() == "g"
+
+
+def test_relation_graph_from_an_adjacency_and_errors():
+    adjacency = [[0.0, 0.5], [0.0, 0.0]]
+    figure = plotting.plot_relation_graph(adjacency, ["x", "y"])
+    assert len(figure.axes[0].get_lines()) == 1
+    with pytest.raises(ValueError, match="must name the 2 features"):
+        plotting.plot_relation_graph(adjacency, ["x"])
+    with pytest.raises(ValueError, match="square"):
+        plotting.plot_relation_graph([[0.0, 1.0]])
+    with pytest.raises(ValueError, match="highlight holds pair"):
+        plotting.plot_relation_graph(adjacency, highlight=[(0, 5)])
+
+
+def test_relation_graph_top_pairs_follow_the_pair_scores():
+    from pyg_tabular.nn.graph import RelationGraph
+
+    scores = torch.tensor(
+        [[float("-inf"), 5.0, -1.0, 0.0], [2.0, float("-inf"), 3.0, -2.0],
+         [0.0, 1.0, float("-inf"), 4.0], [0.5, 0.0, -3.0, float("-inf")]]
+    )  # fmt: skip
+    # Every weight equal: only the scores can tell the pairs apart.
+    graph = RelationGraph(torch.ones(4, 4), scores, list("abcd"))
+    figure = plotting.plot_relation_graph(graph, top=2, highlight=[(0, 3)])
+    lines = figure.axes[0].get_lines()
+    # Pairs (a, b) at 5 and (c, d) at 4, then the highlighted (a, d), dashed.
+    assert [line.get_linestyle() for line in lines] == ["-", "--", "-"]
+    widths = [line.get_linewidth() for line in lines]
+    assert widths[0] > widths[2]  # the stronger pair is drawn bolder
+    with pytest.raises(ValueError, match="top must be a positive int"):
+        plotting.plot_relation_graph(graph, top=0)

@@ -12,6 +12,8 @@ at the best validation epoch.
   and the shared numeric embeddings;
 - :mod:`~pyg_tabular.compare.peers`: FT-Transformer and TabM by their authors'
   packages (the ``peers`` extra), with their authors' optimizer recipes;
+- :mod:`~pyg_tabular.compare.graphs`: the graph nets on the complete, kNN and
+  learned feature graphs (``"feature-gat-knn"``, ``"feature-gat-learned"``, ...);
 - :mod:`~pyg_tabular.compare.runner`: one (model, seed) run, in-process or isolated;
 - :mod:`~pyg_tabular.compare.progress`: what a run shows while it trains;
 - :mod:`~pyg_tabular.compare.baselines`: HistGradientBoosting;
@@ -23,6 +25,7 @@ at the best validation epoch.
 """
 
 from pyg_tabular.compare.baselines import train_hgb
+from pyg_tabular.compare.graphs import GRAPH_BASES, GRAPH_CHOICES, expand_graphs, graph_variant
 from pyg_tabular.compare.metrics import binary_auc, evaluate, peak_rss_mb
 from pyg_tabular.compare.mlp import MLP
 from pyg_tabular.compare.models import (
@@ -85,6 +88,8 @@ __all__ = [
     "EMBEDDING_MODELS",
     "RENAMED_MODELS",
     "GRAPH_NET_OPTIONS",
+    "GRAPH_BASES",
+    "GRAPH_CHOICES",
     "NUMERIC_EMBEDDINGS",
     "DEFAULT_OPTIMIZER",
     "FTTransformerNet",
@@ -98,6 +103,8 @@ __all__ = [
     "load_source",
     "read_table",
     "graph_net",
+    "graph_variant",
+    "expand_graphs",
     "build_model",
     "fit_task_bins",
     "numeric_embeddings",

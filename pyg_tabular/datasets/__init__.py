@@ -4,6 +4,11 @@ pandas, pyarrow and scikit-learn are needed only by the functions that read
 DataFrames or named datasets, and are imported there.
 """
 
+from pyg_tabular.datasets.make_interactions import (
+    INTERACTIONS,
+    InteractionTable,
+    make_interactions,
+)
 from pyg_tabular.datasets.named_datasets import (
     DATASET_NAMES,
     load_acs_employment,
@@ -37,4 +42,7 @@ __all__ = [
     "load_acs_employment",
     "load_diamonds",
     "DATASET_NAMES",
+    "make_interactions",
+    "InteractionTable",
+    "INTERACTIONS",
 ]

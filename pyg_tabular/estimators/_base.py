@@ -122,6 +122,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         head_channels: int = 64,
         num_groups: int | None = None,
         ensemble_size: int = 1,
+        graph: str = "complete",
+        graph_k: int = 8,
         epochs: int = 100,
         batch_size: int = 256,
         lr: float = 1e-3,
@@ -151,6 +153,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         self.head_channels = head_channels
         self.num_groups = num_groups
         self.ensemble_size = ensemble_size
+        self.graph = graph
+        self.graph_k = graph_k
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
@@ -397,6 +401,8 @@ class _FeatureGraphEstimator(BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = self._build_model(dataset.num_numeric, dataset.cardinalities, bins)
+            # A "knn" graph is fitted on the training rows, as the scaler is.
+            model.fit_graph(dataset.numeric[train_rows], dataset.categorical[train_rows])
             result = self._train(model, dataset, train_rows, val_rows, seed)
         self.model_ = model
         # Wall times differ from run to run; the history of a seeded fit does not.
@@ -437,6 +443,8 @@ class _FeatureGraphEstimator(BaseEstimator):
             head_channels=self.head_channels,
             num_groups=self.num_groups,
             ensemble_size=self._ensemble(),
+            graph=self.graph,
+            graph_k=self.graph_k,
         )
 
     def _train(
@@ -606,6 +614,24 @@ class _FeatureGraphEstimator(BaseEstimator):
 
         columns = self.encoder_.columns
         return pd.DataFrame(attention.numpy(), index=columns, columns=columns)
+
+    def relation_graph(self) -> Any:
+        r"""The feature graph the network runs on, read back with the column
+        names of X, in X's order (a
+        :class:`~pyg_tabular.nn.graph.RelationGraph`): for
+        ``graph="learned"``, which features each feature learned to listen
+        to; for ``graph="knn"``, the correlation prior."""
+        check_is_fitted(self)
+        from pyg_tabular.nn.graph import RelationGraph
+
+        graph = self.model_.relation_graph()
+        names = self.encoder_.feature_names
+        order = [names.index(c) for c in self.encoder_.columns]
+        return RelationGraph(
+            graph.adjacency[order][:, order],
+            graph.scores[order][:, order],
+            [str(c) for c in self.encoder_.columns],
+        )
 
     # ------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:

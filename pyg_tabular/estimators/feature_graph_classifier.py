@@ -88,6 +88,16 @@ class FeatureGraphClassifier(ClassifierMixin, _FeatureGraphEstimator):
             :class:`~pyg_tabular.nn.models.FeatureGraphNet`): trained on the
             mean of the members' losses, predicting with the mean of their
             probabilities; ``1`` for one network. (default: :obj:`1`)
+        graph (str, optional): The feature graph: ``"complete"``, ``"knn"``
+            (each feature's :obj:`graph_k` most correlated features, fitted on
+            the training part) or ``"learned"`` (a
+            :class:`~pyg_tabular.nn.graph.LearnedFeatureGraph` trained with
+            the network; :meth:`relation_graph` reads it back), see
+            :class:`~pyg_tabular.nn.models.FeatureGraphNet`.
+            (default: :obj:`"complete"`)
+        graph_k (int, optional): Sources per feature of a ``"knn"`` or
+            ``"learned"`` graph, at most the number of features minus one.
+            (default: :obj:`8`)
         epochs (int, optional): Maximum number of epochs. (default: :obj:`100`)
         batch_size (int, optional): Rows per step. (default: :obj:`256`)
         lr (float, optional): AdamW learning rate. (default: :obj:`1e-3`)

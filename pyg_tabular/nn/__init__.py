@@ -1,4 +1,4 @@
-"""Feature-graph layers: sparse convs, dense twins, pooling and tabular modules.
+"""Feature-graph layers: sparse convs, dense twins, learned graphs, pooling and tabular modules.
 
 As :mod:`torch_geometric.nn` does, the package exports its layers and models
 by name (``from pyg_tabular.nn import FeatureGATConv``); the subpackages
@@ -6,9 +6,10 @@ by name (``from pyg_tabular.nn import FeatureGATConv``); the subpackages
 same objects.
 """
 
-from pyg_tabular.nn import conv, dense, functional, models, pool, tabular
+from pyg_tabular.nn import conv, dense, functional, graph, models, pool, tabular
 from pyg_tabular.nn.conv import FeatureDiffGATConv, FeatureGATConv
 from pyg_tabular.nn.dense import DenseFeatureDiffGATConv, DenseFeatureGATConv
+from pyg_tabular.nn.graph import KNNFeatureGraph, LearnedFeatureGraph
 from pyg_tabular.nn.models import FeatureGAT, FeatureGraphNet, swap_gat_convs
 from pyg_tabular.nn.pool import FeatureGroupPool
 from pyg_tabular.nn.tabular import (
@@ -22,6 +23,7 @@ __all__ = [
     "conv",
     "dense",
     "functional",
+    "graph",
     "models",
     "pool",
     "tabular",
@@ -29,6 +31,8 @@ __all__ = [
     "FeatureDiffGATConv",
     "DenseFeatureGATConv",
     "DenseFeatureDiffGATConv",
+    "LearnedFeatureGraph",
+    "KNNFeatureGraph",
     "FeatureGroupPool",
     "GraphFeatureAggregation",
     "AdvancedGraphFeatureLayer",

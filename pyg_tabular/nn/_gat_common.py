@@ -130,6 +130,32 @@ def attend_dense(
     return dense_attention(score, h, adj, dropout, training)
 
 
+def log_edge_weight(edge_weight: object, name: str = "edge_weight") -> Tensor:
+    r"""The logarithm of positive edge weights, the term they add to a score.
+
+    .. math::
+        \alpha_{ij} = \frac{w_{ij} \exp e_{ij}}{\sum_l w_{il} \exp e_{il}}
+        = \mathrm{softmax}_j\left(e_{ij} + \log w_{ij}\right)
+
+    A weight multiplies an edge's share of its target's softmax before the
+    renormalisation, so every attention layer takes weights as one additive
+    term of its score. Weights must be positive and finite: an edge of
+    weight zero is an edge to leave out of the graph.
+    """
+    if not isinstance(edge_weight, Tensor) or not edge_weight.is_floating_point():
+        found = edge_weight.dtype if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
+        raise ValueError(f"{name} must be a floating-point tensor (got {found})")
+    # The check syncs, so compiled code skips it, as it skips the index checks.
+    if edge_weight.numel() > 0 and not torch.compiler.is_compiling():
+        if not bool(torch.isfinite(edge_weight).all()) or not bool((edge_weight > 0).all()):
+            low = float(edge_weight.min())
+            raise ValueError(
+                f"{name} must hold positive finite weights (got values down to {low:g}); "
+                "leave a zero-weight edge out of the graph instead"
+            )
+    return edge_weight.log()
+
+
 def finish_heads(out: Tensor, concat: bool) -> Tensor:
     """``[..., N, H, C]`` to ``[..., N, H·C]`` (concat) or ``[..., N, C]`` (mean)."""
     if concat:
@@ -143,5 +169,6 @@ __all__ = [
     "check_node_features",
     "project_heads",
     "attend_dense",
+    "log_edge_weight",
     "finish_heads",
 ]

@@ -43,16 +43,27 @@ def check_positive_int(value: object, name: str) -> int:
     return check_int(value, name, minimum=1)
 
 
-def check_positive_number(value: object, name: str) -> float:
-    r"""Returns :obj:`value` as a float if it is a finite real number ``> 0``."""
+def _check_real(value: object, name: str, *, allow_zero: bool) -> float:
     if (
         isinstance(value, (bool, np.bool_))
         or not isinstance(value, (int, float, np.integer, np.floating))
         or not math.isfinite(float(value))
-        or float(value) <= 0.0
+        or float(value) < 0.0
+        or (float(value) == 0.0 and not allow_zero)
     ):
-        raise ValueError(f"{name} must be a positive number (got {value!r})")
+        what = "a finite number >= 0" if allow_zero else "a positive number"
+        raise ValueError(f"{name} must be {what} (got {value!r})")
     return float(value)
+
+
+def check_positive_number(value: object, name: str) -> float:
+    r"""Returns :obj:`value` as a float if it is a finite real number ``> 0``."""
+    return _check_real(value, name, allow_zero=False)
+
+
+def check_non_negative_number(value: object, name: str) -> float:
+    r"""Returns :obj:`value` as a float if it is a finite real number ``>= 0``."""
+    return _check_real(value, name, allow_zero=True)
 
 
 def check_fraction(value: object, name: str) -> float:

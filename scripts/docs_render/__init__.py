@@ -15,7 +15,9 @@ The renderers live by page section:
   the limits page's widest run, from ``benchmarks/*.json`` (read through
   :mod:`.bench_common`);
 * :mod:`.experiments`: the experiments page, the README's main-job table and
-  the guides' figures, from the folders ``pyg-tabular compare`` writes.
+  the guides' figures, from the folders ``pyg-tabular compare`` writes;
+* :mod:`.relation_graph`: the relation-graph page, from the planted-pair
+  recovery, its benchmark and the graph-choice comparison.
 
 :mod:`.consistency` checks the benchmark figures against each other;
 :mod:`.pages` walks the pages and runs ``--check``. Adding a region: write a
@@ -32,6 +34,7 @@ from . import (  # noqa: F401  (importing a section registers its regions)
     bench_modules,
     bench_scaling,
     experiments,
+    relation_graph,
 )
 from .consistency import contradictions, occurrences
 from .experiments import NO_EXPERIMENTS

@@ -28,6 +28,8 @@ COMMANDS = {
     "convs": "python benchmarks/convs.py",
     "modules": "KERAS_BACKEND=torch python benchmarks/modules.py",
     "scaling": "python benchmarks/scaling.py",
+    "ensemble": "python benchmarks/ensemble.py",
+    "relation_graph": "python benchmarks/relation_graph.py",
 }
 
 

@@ -419,3 +419,48 @@ def test_bad_regularisation_params_name_themselves(params, match):
     X, y = _data(40)
     with pytest.raises(ValueError, match=match):
         FeatureGraphClassifier(**{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.parametrize("graph", ["knn", "learned"])
+def test_graph_choice_fits_reads_back_in_x_order_and_saves(graph, tmp_path):
+    pd = pytest.importorskip("pandas")
+    from pyg_tabular.estimators import FeatureGraphRegressor
+
+    rng = np.random.default_rng(0)
+    n = 160
+    frame = pd.DataFrame(
+        {
+            "shop": pd.Categorical(rng.choice(["a", "b", "c"], size=n)),
+            "x": rng.normal(size=n),
+            "z": rng.normal(size=n),
+            "w": rng.normal(size=n),
+        }
+    )
+    frame["x2"] = frame["x"] + 0.05 * rng.normal(size=n)  # x's correlated twin
+    y = frame["x"].to_numpy() * frame["z"].to_numpy()
+    reg = FeatureGraphRegressor(
+        graph=graph, graph_k=2, channels=8, heads=2, epochs=3, progress=False, random_state=0
+    ).fit(frame, y)
+    assert reg.model_.graph == graph and reg.model_.feature_graph.k == 2
+    relation = reg.relation_graph()
+    assert relation.feature_names == ["shop", "x", "z", "w", "x2"]  # X's order, not numerics first
+    assert ((relation.adjacency != 0).sum(1) == 2).all()
+    if graph == "knn":
+        # The correlation prior links the twins.
+        assert relation.adjacency[1, 4] > 0.9 and relation.adjacency[4, 1] > 0.9
+    path = tmp_path / "reg.pt"
+    reg.save(path)
+    loaded = FeatureGraphRegressor.load(path)
+    assert np.array_equal(loaded.predict(frame), reg.predict(frame))
+    assert torch.equal(loaded.relation_graph().adjacency, relation.adjacency)
+
+
+def test_relation_graph_needs_a_sparse_graph():
+    from pyg_tabular.estimators import FeatureGraphRegressor
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    reg = FeatureGraphRegressor(epochs=1, progress=False, random_state=0).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="relation_graph needs a sparse graph"):
+        reg.relation_graph()
+    with pytest.raises(ValueError, match="graph must be one of"):
+        FeatureGraphRegressor(graph="star", epochs=1, progress=False).fit(X, X[:, 0])

@@ -3,7 +3,7 @@
 * sparse convs vs their dense twins with copied weights, on complete graphs
   (fast path and message-passing path), on random templates ↔ ``adj`` via
   :func:`~pyg_tabular.nn.functional.template_to_adj`, on random per-row
-  adjacencies and on rows with dropped (missing) cells;
+  adjacencies, with edge weights, and on rows with dropped (missing) cells;
 * the ``(batch, features)`` modules with ``backend="dense"`` vs ``"sparse"``,
   with random masks and templates.
 
@@ -119,20 +119,31 @@ def test_conv_equals_dense_twin_on_complete_graphs(spec, shape, self_loops, shuf
 
 
 @SETTINGS
-@given(conv_pairs(), shapes(), st.data())
-def test_conv_equals_dense_twin_on_random_templates(spec, shape, data):
+@given(conv_pairs(), shapes(), st.data(), st.booleans())
+def test_conv_equals_dense_twin_on_random_templates(spec, shape, data, weighted):
     num_rows, num_features, _, dtype, seed = shape
     in_channels = spec[1]
     template = data.draw(templates(num_features))
     sparse, dense = build_pair(spec, dtype, seed)
     x = values((num_rows, num_features, in_channels), dtype, seed)
+    # Positive edge weights, per template edge and as the dense [F, F] matrix.
+    weight, matrix = None, None
+    if weighted:
+        generator = torch.Generator().manual_seed(seed + 1)
+        weight = torch.rand(template.size(1), generator=generator, dtype=dtype) + 0.05
+        matrix = torch.zeros(num_features, num_features, dtype=dtype)
+        matrix[template[1], template[0]] = weight
 
-    expected = dense(x, template_to_adj(template, num_features))
+    expected = dense(x, template_to_adj(template, num_features), edge_weight=matrix)
     # Batched form: the template offset per row.
-    batched = sparse(x.reshape(-1, in_channels), repeat_template(template, num_rows, num_features))
+    batched = sparse(
+        x.reshape(-1, in_channels),
+        repeat_template(template, num_rows, num_features),
+        edge_weight=None if weight is None else weight.repeat(num_rows),
+    )
     assert_close(batched, expected.reshape(batched.shape), dtype)
     # Static form: [B, F, C] with the template itself.
-    assert_close(sparse(x, template), expected, dtype)
+    assert_close(sparse(x, template, edge_weight=weight), expected, dtype)
 
 
 @SETTINGS

@@ -54,3 +54,13 @@ def test_check_positive_number_accepts_finite_positive_reals_only():
     for bad in (0, -1.0, float("inf"), float("nan"), True, "3", None):
         with pytest.raises(ValueError, match=r"x must be a positive number \(got"):
             check_positive_number(bad, "x")
+
+
+def test_check_non_negative_number_accepts_zero_and_finite_positive_reals_only():
+    from pyg_tabular.utils.validation import check_non_negative_number
+
+    assert check_non_negative_number(0, "x") == 0.0
+    assert check_non_negative_number(np.float64(1.5), "x") == 1.5
+    for bad in (-1e-9, float("inf"), float("nan"), True, "1", None):
+        with pytest.raises(ValueError, match=r"x must be a finite number >= 0"):
+            check_non_negative_number(bad, "x")

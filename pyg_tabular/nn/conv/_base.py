@@ -21,8 +21,10 @@ from pyg_tabular.nn._gat_common import (
     check_hyperparameters,
     check_node_features,
     finish_heads,
+    log_edge_weight,
     project_heads,
 )
+from pyg_tabular.nn.conv._weighted_gather import weighted_gather_sum
 from pyg_tabular.nn.functional import (
     complete_blocks,
     dense_to_edge_attention,
@@ -96,6 +98,23 @@ def _check_size(size: object) -> tuple[int | None, int | None] | None:
     ):
         raise ValueError(f"size must be None or a pair of non-negative ints (got {size!r})")
     return (size[0], size[1])
+
+
+def _check_edge_weight(edge_weight: object, edge_index: Tensor, x: Tensor) -> Tensor:
+    # [E], or [*lead, E] for the static form's leading (row) dimensions.
+    num_edges = edge_index.size(1)
+    lead = tuple(x.shape[:-2])
+    if not isinstance(edge_weight, Tensor) or not edge_weight.is_floating_point():
+        found = edge_weight.dtype if isinstance(edge_weight, Tensor) else type(edge_weight).__name__
+        raise ValueError(f"edge_weight must be a floating-point tensor (got {found})")
+    shape = tuple(edge_weight.shape)
+    if shape not in ((num_edges,), (*lead, num_edges)):
+        allowed = f"[{num_edges}]" + (f" or {[*lead, num_edges]}" if lead else "")
+        raise ValueError(
+            f"edge_weight must have shape {allowed}, one weight per edge of edge_index "
+            f"(got shape {shape})"
+        )
+    return edge_weight
 
 
 class FeatureAttentionConv(MessagePassing):
@@ -207,9 +226,12 @@ class FeatureAttentionConv(MessagePassing):
         edge_index: Adjacency,
         edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
+        edge_log_weight: Tensor | None = None,
     ) -> Tensor:  # pragma: no cover - abstract
         """Normalised (and dropped-out) attention ``[..., E, H]`` from the raw
-        inputs ``x`` (source, target) and their projections ``h``."""
+        inputs ``x`` (source, target) and their projections ``h``; the log
+        edge weights ``[..., E, 1, 1]``, when given, join the score before
+        the softmax (see :meth:`softmax_and_dropout`)."""
         raise NotImplementedError
 
     def edge_score(self, edge_attr: Tensor) -> Tensor:
@@ -286,6 +308,8 @@ class FeatureAttentionConv(MessagePassing):
         edge_attr: Tensor | None = None,
         size: tuple[int | None, int | None] | None = None,
         return_attention_weights: Literal[False] | None = None,
+        *,
+        edge_weight: Tensor | None = None,
     ) -> Tensor: ...
 
     @overload
@@ -297,6 +321,7 @@ class FeatureAttentionConv(MessagePassing):
         size: tuple[int | None, int | None] | None = None,
         *,
         return_attention_weights: Literal[True],
+        edge_weight: Tensor | None = None,
     ) -> tuple[Tensor, tuple[Tensor, Tensor]]: ...
 
     @overload
@@ -308,6 +333,7 @@ class FeatureAttentionConv(MessagePassing):
         size: tuple[int | None, int | None] | None = None,
         *,
         return_attention_weights: Literal[True],
+        edge_weight: Tensor | None = None,
     ) -> tuple[Tensor, SparseTensor]: ...
 
     def forward(
@@ -317,6 +343,8 @@ class FeatureAttentionConv(MessagePassing):
         edge_attr: Tensor | None = None,
         size: tuple[int | None, int | None] | None = None,
         return_attention_weights: bool | None = None,
+        *,
+        edge_weight: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]] | tuple[Tensor, SparseTensor]:
         r"""Runs the layer.
 
@@ -341,6 +369,21 @@ class FeatureAttentionConv(MessagePassing):
                 ``(adj, alpha)`` for a ``torch.sparse`` adjacency, and a
                 ``SparseTensor`` holding ``alpha`` for a ``SparseTensor``.
                 (default: :obj:`None`)
+            edge_weight (torch.Tensor, optional): Positive weights of the
+                edges of :obj:`edge_index`, ``[E]`` (in static form one
+                weight per template edge shared by all rows, or
+                ``[B, E]``). A weight multiplies its edge's share of the
+                softmax,
+
+                .. math::
+                    \alpha_{ij}^{k} = \frac{w_{ij} \exp e_{ij}^{k}}
+                    {\sum_{l \in \mathcal{N}(i)} w_{il} \exp e_{il}^{k}},
+
+                i.e. :math:`\log w_{ij}` joins the score after the
+                LeakyReLU. Added self-loops get weight 1. This is how a
+                learned graph (:class:`~pyg_tabular.nn.graph.LearnedFeatureGraph`)
+                reaches the layer; GATConv has no such input. Keyword-only.
+                (default: :obj:`None`)
         """
         x_src, x_dst, pair = self._split_input(x)
         size = _check_size(size)
@@ -350,6 +393,14 @@ class FeatureAttentionConv(MessagePassing):
         if not is_sparse_tensor and not is_torch_sparse:
             edge_index = check_edge_index(edge_index)
         assert isinstance(edge_index, (Tensor, SparseTensor))
+        if edge_weight is not None:
+            if is_sparse_tensor or is_torch_sparse:
+                raise ValueError(
+                    "edge_weight needs edge_index as a [2, num_edges] tensor (got a "
+                    f"{type(edge_index).__name__}); put the weights in the adjacency's values"
+                )
+            assert isinstance(edge_index, Tensor)
+            edge_weight = _check_edge_weight(edge_weight, edge_index, x_src)
 
         res = None
         if self.res is not None and x_dst is not None:
@@ -371,6 +422,7 @@ class FeatureAttentionConv(MessagePassing):
             and not is_sparse_tensor
             and not is_torch_sparse
             and edge_attr is None
+            and edge_weight is None
             and self.lin is not None
             and (size is None or tuple(size) == (num_nodes, num_nodes))
             and self._may_bypass_propagate()
@@ -391,6 +443,11 @@ class FeatureAttentionConv(MessagePassing):
             # helper would split this frame as well.
             if self.add_self_loops and isinstance(edge_index, Tensor):
                 loop_nodes = self._loop_nodes(x_src, x_dst, size)
+                if edge_weight is not None:
+                    # As the edges below: loops dropped, one of weight 1 per node appended.
+                    edge_weight = edge_weight[..., edge_index[0] != edge_index[1]]
+                    loops = edge_weight.new_ones(*edge_weight.shape[:-1], loop_nodes)
+                    edge_weight = torch.cat([edge_weight, loops], dim=-1)
                 edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
                 edge_index, edge_attr = add_loops(
                     edge_index, edge_attr, fill_value=self.fill_value, num_nodes=loop_nodes
@@ -403,7 +460,7 @@ class FeatureAttentionConv(MessagePassing):
                     )
                 edge_index = torch_sparse.set_diag(edge_index)
             out, alpha = self._sparse_forward(
-                x_src, x_dst, h_src, h_dst, edge_index, edge_attr, size
+                x_src, x_dst, h_src, h_dst, edge_index, edge_attr, size, edge_weight
             )
 
         out = finish_heads(out, self.concat)
@@ -489,12 +546,32 @@ class FeatureAttentionConv(MessagePassing):
         edge_index: Adjacency,
         edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
+        edge_weight: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         # Attention and aggregation over edge_index, self-loops already in place.
+        edge_log_weight = None
+        if edge_weight is not None:
+            edge_log_weight = log_edge_weight(edge_weight)[..., None, None]  # [..., E, 1, 1]
         alpha = self.edge_attention(
-            (x_src, x_dst), (h_src, h_dst), edge_index, edge_attr, size
+            (x_src, x_dst), (h_src, h_dst), edge_index, edge_attr, size, edge_log_weight
         )  # [..., E, H]
         narrow = x_src.size(-1) < self.out_channels
+        src_lin = self.lin if self.lin is not None else self.lin_src
+        if (
+            x_src.dim() == 3
+            and isinstance(edge_index, Tensor)
+            and edge_index.layout == torch.strided
+            and self._may_bypass_propagate()
+            and not torch.compiler.is_compiling()
+        ):
+            # Static form: the B rows' messages [B, E, H, C] are the largest
+            # tensors of the step; summing them in chunks keeps none alive.
+            num_dst = self._num_nodes(x_src, x_dst, size)[1]
+            values = x_src.unsqueeze(-2) if narrow else h_src
+            out = weighted_gather_sum(values, alpha, edge_index, num_dst)
+            if narrow:
+                out = project_heads(out, src_lin.weight, self.out_channels)
+            return out, alpha
         x: OptPairTensor = (h_src, h_dst)
         if narrow:
             # Messages carry the narrower raw input; see project_heads.
@@ -504,14 +581,22 @@ class FeatureAttentionConv(MessagePassing):
         # propagate_type: (x: OptPairTensor, alpha: Tensor)
         out = self.propagate(edge_index, x=x, alpha=alpha, size=size)  # [..., N, H, C]
         if narrow:
-            src_lin = self.lin if self.lin is not None else self.lin_src
             out = project_heads(out, src_lin.weight, self.out_channels)
         return out, alpha
 
-    def softmax_and_dropout(self, score: Tensor, index: Tensor, dim_size: int | None) -> Tensor:
-        """LeakyReLU, segment softmax over each target's edges, and dropout:
-        scores ``[..., E, H, 1]`` to attention ``[..., E, H]``, GATConv's shape."""
+    def softmax_and_dropout(
+        self,
+        score: Tensor,
+        index: Tensor,
+        dim_size: int | None,
+        edge_log_weight: Tensor | None = None,
+    ) -> Tensor:
+        """LeakyReLU, the log edge weights, segment softmax over each target's
+        edges, and dropout: scores ``[..., E, H, 1]`` to attention
+        ``[..., E, H]``, GATConv's shape."""
         score = F.leaky_relu(score, self.negative_slope)
+        if edge_log_weight is not None:
+            score = score + edge_log_weight
         assert dim_size is not None  # edge_updater sizes it from the node scores
         alpha = segment_softmax(score, index, dim_size, dim=-3).squeeze(-1)
         return F.dropout(alpha, p=self.dropout, training=self.training)

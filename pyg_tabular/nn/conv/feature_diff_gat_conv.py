@@ -150,6 +150,7 @@ class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
         edge_index: Adjacency,
         edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
+        edge_log_weight: Tensor | None = None,
     ) -> Tensor:
         att_dst, att_src, att_diff = self._split_att()
         (x_src, x_dst), (h_src, h_dst) = x, h
@@ -172,6 +173,7 @@ class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
             score=(score_src, score_dst),
             diff=diff,
             edge_attr=edge_attr,
+            edge_log_weight=edge_log_weight,
             size=size,
         )
 
@@ -183,6 +185,7 @@ class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
         score_j: Tensor,
         diff: Tensor,
         edge_attr: Tensor | None,
+        edge_log_weight: Tensor | None,
         index: Tensor,
         dim_size: int | None,
     ) -> Tensor:
@@ -200,7 +203,7 @@ class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
                 x_i, x_j, score_i.squeeze(-1), score_j.squeeze(-1), diff, negative_slope=1.0
             )
             score = distance.unsqueeze(-1)  # [..., E, H, 1]
-        return self.softmax_and_dropout(score, index, dim_size)
+        return self.softmax_and_dropout(score, index, dim_size, edge_log_weight)
 
 
 __all__ = ["FeatureDiffGATConv"]

@@ -69,7 +69,10 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
     ``edge_attr``, bipartite inputs, explainers and propagate hooks use
     :meth:`propagate`. :meth:`uses_fast_path` tells whether a graph takes
     it; setting the attribute :attr:`fast_path` to :obj:`False` turns it
-    off.
+    off. In the static form on any other template (a sparse or learned
+    feature graph), the same conditions let the layer sum the weighted
+    sources in chunks of edges instead of writing all ``[B, E, H, C]``
+    messages, which autograd would keep for the backward pass.
 
     Args:
         in_channels (int or tuple): Size of each input feature vector, or
@@ -171,6 +174,7 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         edge_index: Adjacency,
         edge_attr: OptTensor,
         size: tuple[int | None, int | None] | None,
+        edge_log_weight: Tensor | None = None,
     ) -> Tensor:
         h_src, h_dst = h
         # One scalar per node and head; [..., N, H, 1] keeps nodes at dim -3.
@@ -178,7 +182,11 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         score_dst = None if h_dst is None else (h_dst * self.att_dst).sum(dim=-1, keepdim=True)
         # edge_updater_type: (alpha: OptPairTensor, edge_attr: OptTensor)
         return self.edge_updater(
-            edge_index, alpha=(score_src, score_dst), edge_attr=edge_attr, size=size
+            edge_index,
+            alpha=(score_src, score_dst),
+            edge_attr=edge_attr,
+            edge_log_weight=edge_log_weight,
+            size=size,
         )
 
     def edge_update(
@@ -186,6 +194,7 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         alpha_j: Tensor,
         alpha_i: Tensor | None,
         edge_attr: Tensor | None,
+        edge_log_weight: Tensor | None,
         index: Tensor,
         dim_size: int | None,
     ) -> Tensor:
@@ -195,7 +204,7 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
             score = score + self.edge_score(edge_attr)
         if self.att_bias is not None:
             score = score + self.att_bias.view(-1, 1)
-        return self.softmax_and_dropout(score, index, dim_size)
+        return self.softmax_and_dropout(score, index, dim_size, edge_log_weight)
 
 
 __all__ = ["FeatureGATConv"]

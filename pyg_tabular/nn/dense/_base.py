@@ -15,6 +15,7 @@ from pyg_tabular.nn._gat_common import (
     check_hyperparameters,
     check_node_features,
     finish_heads,
+    log_edge_weight,
 )
 
 
@@ -90,6 +91,7 @@ class DenseFeatureAttention(torch.nn.Module):
         add_loop: bool = True,
         *,
         return_attention_weights: Literal[False] = False,
+        edge_weight: Tensor | None = None,
     ) -> Tensor: ...
 
     @overload
@@ -101,6 +103,7 @@ class DenseFeatureAttention(torch.nn.Module):
         add_loop: bool = True,
         *,
         return_attention_weights: Literal[True],
+        edge_weight: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]: ...
 
     def forward(
@@ -111,6 +114,7 @@ class DenseFeatureAttention(torch.nn.Module):
         add_loop: bool = True,
         *,
         return_attention_weights: bool = False,
+        edge_weight: Tensor | None = None,
     ) -> Tensor | tuple[Tensor, Tensor]:
         r"""Runs the layer, with :class:`~torch_geometric.nn.dense.DenseGATConv`'s call.
 
@@ -148,11 +152,15 @@ class DenseFeatureAttention(torch.nn.Module):
                 adj = adj | torch.eye(num_features, dtype=torch.bool, device=adj.device)
         if mask is not None:
             mask = self._check_mask(mask, batch_size, num_features)
+        log_weight = None
+        if edge_weight is not None:
+            log_weight = self._log_weight(edge_weight, adj, add_loop, batch_size, num_features)
 
         h = self.lin(x).view(batch_size, num_features, heads, channels)  # [B, F, H, C]
-        out, alpha = attend_dense(
-            self.dense_score(h), x, h, self.lin.weight, adj, self.dropout, self.training
-        )
+        score = self.dense_score(h)  # [B, H, F, F]
+        if log_weight is not None:
+            score = score + log_weight
+        out, alpha = attend_dense(score, x, h, self.lin.weight, adj, self.dropout, self.training)
         out = finish_heads(out, self.concat)
         if self.bias is not None:
             out = out + self.bias
@@ -164,21 +172,48 @@ class DenseFeatureAttention(torch.nn.Module):
         return out
 
     @staticmethod
-    def _check_adj(adj: object, batch_size: int, num_features: int) -> Tensor:
+    def _check_adj(adj: object, batch_size: int, num_features: int, name: str = "adj") -> Tensor:
         if not isinstance(adj, Tensor):
-            raise ValueError(f"adj must be a torch.Tensor or None (got {type(adj).__name__})")
+            raise ValueError(f"{name} must be a torch.Tensor or None (got {type(adj).__name__})")
         if adj.dim() not in (2, 3) or tuple(adj.shape[-2:]) != (num_features, num_features):
             raise ValueError(
-                f"adj must have shape [{num_features}, {num_features}] or "
+                f"{name} must have shape [{num_features}, {num_features}] or "
                 f"[{batch_size}, {num_features}, {num_features}] (got shape "
                 f"{tuple(adj.shape)})"
             )
         if adj.dim() == 3 and adj.size(0) not in (1, batch_size):
             raise ValueError(
-                f"adj must hold one graph or one per row ({batch_size}); got shape "
+                f"{name} must hold one graph or one per row ({batch_size}); got shape "
                 f"{tuple(adj.shape)}"
             )
         return adj if adj.dtype == torch.bool else adj != 0
+
+    def _log_weight(
+        self,
+        edge_weight: object,
+        adj: Tensor | None,
+        add_loop: bool,
+        batch_size: int,
+        num_features: int,
+    ) -> Tensor:
+        # log w, [F, F] or [B, 1, F, F] to broadcast over the heads of the score.
+        # Checked for its shape only; log_edge_weight checks the values.
+        self._check_adj(edge_weight, batch_size, num_features, name="edge_weight")
+        assert isinstance(edge_weight, Tensor)
+        if not edge_weight.is_floating_point():
+            raise ValueError(
+                f"edge_weight must be a floating-point tensor (got {edge_weight.dtype})"
+            )
+        weight = edge_weight
+        if add_loop and self.add_self_loops:
+            # The sparse layer replaces self-loops by loops of weight 1.
+            eye = torch.eye(num_features, dtype=torch.bool, device=weight.device)
+            weight = torch.where(eye, weight.new_ones(()), weight)
+        if adj is not None:
+            # Only the graph's edges are read: zeros elsewhere are allowed.
+            weight = torch.where(adj, weight, weight.new_ones(()))
+        log_weight = log_edge_weight(weight)
+        return log_weight.unsqueeze(-3) if log_weight.dim() == 3 else log_weight
 
     @staticmethod
     def _check_mask(mask: object, batch_size: int, num_features: int) -> Tensor:

@@ -8,6 +8,7 @@ from pyg_tabular.nn.models.column_encoder import (
 )
 from pyg_tabular.nn.models.feature_gat import FeatureGAT, swap_gat_convs
 from pyg_tabular.nn.models.feature_graph_net import BLOCKS, READOUTS, FeatureGraphNet
+from pyg_tabular.nn.models.graph_kind import GRAPH_KINDS, GRAPHS, register_graph
 from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LayerKind, register_layer
 
 __all__ = [
@@ -23,4 +24,7 @@ __all__ = [
     "register_layer",
     "FeatureGAT",
     "swap_gat_convs",
+    "GRAPH_KINDS",
+    "GRAPHS",
+    "register_graph",
 ]

@@ -9,6 +9,7 @@ from torch import Tensor
 from torch_geometric.nn import MessagePassing
 
 from pyg_tabular.data.edge_index import repeat_template
+from pyg_tabular.nn.graph import RelationEdges
 from pyg_tabular.nn.models.layer_kind import LayerKind
 from pyg_tabular.nn.pool import FeatureGroupPool
 
@@ -118,18 +119,29 @@ class FeatureGraphBlock(torch.nn.Module):
         template: Tensor,
         present: Tensor | None,
         need_attention: bool,
+        edge_weight: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         batch_size, num_nodes, channels = x.shape
         alpha: Tensor | None
+        # Weights of the template's edges [E] reach the conv in its own form.
+        weights: dict[str, Tensor] = {}
         if not self.sparse:
-            out, alpha = self.conv(x, adj, return_attention_weights=True)  # [B, N, W]
+            if edge_weight is not None:
+                edges = RelationEdges(template, edge_weight, num_nodes)
+                weights["edge_weight"] = edges.dense()[1]  # type: ignore[assignment]
+            out, alpha = self.conv(x, adj, return_attention_weights=True, **weights)  # [B, N, W]
         else:
             edge_index = repeat_template(template, batch_size, num_nodes)
+            if edge_weight is not None:
+                weights["edge_weight"] = edge_weight.repeat(batch_size)
             if present is not None:
                 # An absent feature sends no message: drop its outgoing edges.
-                edge_index = edge_index[:, present.reshape(-1)[edge_index[0]]]
+                kept = present.reshape(-1)[edge_index[0]]
+                edge_index = edge_index[:, kept]
+                if edge_weight is not None:
+                    weights["edge_weight"] = weights["edge_weight"][kept]
             out, (edge_index, edge_alpha) = self.conv(
-                x.reshape(-1, channels), edge_index, return_attention_weights=True
+                x.reshape(-1, channels), edge_index, return_attention_weights=True, **weights
             )
             out = out.view(batch_size, num_nodes, out.size(-1))
             alpha = None
@@ -151,11 +163,12 @@ class FeatureGraphBlock(torch.nn.Module):
         template: Tensor,
         present: Tensor | None,
         need_attention: bool,
+        edge_weight: Tensor | None = None,
     ) -> tuple[Tensor, Tensor | None]:
         if self.ffn is None or self.ffn_norm is None:
-            out, alpha = self._attend(x, adj, template, present, need_attention)
+            out, alpha = self._attend(x, adj, template, present, need_attention, edge_weight)
             return self.norm(x + out), alpha
-        out, alpha = self._attend(self.norm(x), adj, template, present, need_attention)
+        out, alpha = self._attend(self.norm(x), adj, template, present, need_attention, edge_weight)
         x = x + out
         ffn = self.ffn(self.ffn_norm(x))
         return x + F.dropout(ffn, p=self.dropout, training=self.training), alpha

@@ -19,6 +19,7 @@ from pyg_tabular.nn.models._feature_graph_block import (
     FeatureGraphBlock,
 )
 from pyg_tabular.nn.models.column_encoder import NUMERIC_EMBEDDINGS, ColumnEncoder
+from pyg_tabular.nn.models.graph_kind import accepts_edge_weight, build_graph, node_graph
 from pyg_tabular.nn.models.layer_kind import LAYER_KINDS, LAYERS, resolve_layer
 from pyg_tabular.utils.validation import (
     check_choice,
@@ -178,6 +179,18 @@ class FeatureGraphNet(torch.nn.Module):
         ensemble_size (int, optional): Members :math:`k` of an efficient
             ensemble, see above; :obj:`None` for one model.
             (default: :obj:`None`)
+        graph (str, optional): The feature graph the layers run on, a kind
+            of :data:`~pyg_tabular.nn.models.GRAPH_KINDS`: ``"complete"``,
+            ``"knn"`` (each feature's :obj:`graph_k` most correlated
+            features, fitted on the training rows by :meth:`fit_graph`) or
+            ``"learned"`` (a :class:`~pyg_tabular.nn.graph.LearnedFeatureGraph`
+            with :obj:`graph_k` sources per feature, trained with the
+            network, its edge weights entering every layer's softmax; needs
+            a conv that takes ``edge_weight``). One graph serves all layers;
+            :meth:`relation_graph` reads it back. Not with
+            :obj:`edge_index`. (default: :obj:`"complete"`)
+        graph_k (int, optional): Sources per feature of a ``"knn"`` or
+            ``"learned"`` graph, at most :math:`F - 1`. (default: :obj:`8`)
 
     Shapes:
         - **input:** :obj:`numeric` :math:`(B, F_{num})` float (NaN =
@@ -223,6 +236,8 @@ class FeatureGraphNet(torch.nn.Module):
         num_groups: int | str | None = None,
         edge_index: Any = None,
         ensemble_size: int | None = None,
+        graph: str = "complete",
+        graph_k: int = 8,
     ) -> None:
         super().__init__()
         check_int(num_numeric, "num_numeric", 0)
@@ -287,6 +302,11 @@ class FeatureGraphNet(torch.nn.Module):
         self.num_groups = groups
         #: Members :math:`k` of the ensemble (output ``[B, k, out]``), or :obj:`None`.
         self.ensemble_size = None if ensemble_size is None else int(ensemble_size)
+        check_int(graph_k, "graph_k", 1)
+        self.graph = graph
+        self.feature_graph = build_graph(graph, num_features, graph_k)
+        if self.feature_graph is not None and edge_index is not None:
+            raise ValueError(f"pass either edge_index or graph={graph!r}, not both")
 
         if edge_index is None:
             template = fully_connected_edge_index(num_nodes)
@@ -319,6 +339,7 @@ class FeatureGraphNet(torch.nn.Module):
             )
             for _ in range(num_layers)
         )
+        self._check_graph_weights()
         self.cls: torch.nn.Parameter | None = None
         if readout == "cls":
             self.cls = torch.nn.Parameter(torch.empty(channels))
@@ -353,8 +374,11 @@ class FeatureGraphNet(torch.nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        r"""Resets all learnable parameters."""
+        r"""Resets all learnable parameters (a fitted ``"knn"`` graph stays)."""
         self.encoder.reset_parameters()
+        reset_graph = getattr(self.feature_graph, "reset_parameters", None)
+        if reset_graph is not None:
+            reset_graph()
         for block in self.layers:
             block.reset_parameters()  # type: ignore[operator]
         if self.cls is not None:
@@ -370,6 +394,48 @@ class FeatureGraphNet(torch.nn.Module):
         for module in self.head.modules():
             if isinstance(module, torch.nn.Linear):
                 module.reset_parameters()
+
+    def _check_graph_weights(self) -> None:
+        if self.feature_graph is None or not self.layers:
+            return
+        conv = self.layers[0].conv
+        assert isinstance(conv, torch.nn.Module)
+        if getattr(self.feature_graph, "weighted", True) and not accepts_edge_weight(conv):
+            raise ValueError(
+                f"graph={self.graph!r} weights its edges, and layer={self.layer!r} builds "
+                f"{type(conv).__name__}, whose forward takes no edge_weight; use a layer "
+                "kind of this package's convs (e.g. 'feature-gat')"
+            )
+
+    def fit_graph(self, numeric: Any, categorical: Any = None) -> FeatureGraphNet:
+        r"""Fits the feature graph on the training rows, for a graph that
+        needs it (``"knn"``); a no-op for the others.
+
+        Args:
+            numeric (torch.Tensor): Training numerics ``[N, F_num]`` (NaN =
+                missing), as :meth:`forward` takes them.
+            categorical (torch.Tensor, optional): Their category codes
+                ``[N, F_cat]``, correlated as numbers.
+
+        Returns:
+            The model itself.
+        """
+        fit = getattr(self.feature_graph, "fit", None)
+        if fit is not None:
+            numeric, categorical = self._check_inputs(numeric, categorical)
+            fit(torch.cat([numeric, categorical.to(numeric.dtype)], dim=1))
+        return self
+
+    def relation_graph(self) -> Any:
+        r"""The feature graph read back (a
+        :class:`~pyg_tabular.nn.graph.RelationGraph` over the :math:`F`
+        features, numerics first, named ``"0"``, ``"1"``, ...)."""
+        if self.feature_graph is None:
+            raise ValueError(
+                "relation_graph needs a sparse graph (graph='knn' or 'learned'); "
+                f"the model runs on graph={self.graph!r}"
+            )
+        return self.feature_graph.relation_graph()  # type: ignore[operator]
 
     def _check_inputs(self, numeric: Any, categorical: Any) -> tuple[Tensor, Tensor]:
         if numeric is None and self.num_numeric == 0 and isinstance(categorical, Tensor):
@@ -437,15 +503,20 @@ class FeatureGraphNet(torch.nn.Module):
             x = torch.cat([x, self.cls.to(x.dtype).expand(batch_size, 1, -1)], dim=1)  # [B, N, C]
             if present is not None:
                 node_present = torch.cat([present, present.new_ones(batch_size, 1)], dim=1)
-        adj = self.adj
+        adj, template, edge_weight = self.adj, self.template, None
+        if self.feature_graph is not None:
+            # One draw of the graph per step, shared by all layers.
+            template, edge_weight = node_graph(self.feature_graph(), self.num_nodes)
+            adj = template_to_adj(template, self.num_nodes)
         if node_present is not None:
             # Target i attends to source j only if j is present (and an edge j → i exists).
+            graph_adj = adj
             adj = node_present.unsqueeze(1).expand(-1, self.num_nodes, -1)  # [B, N, N]
-            if self.adj is not None:
-                adj = adj & self.adj
+            if graph_adj is not None:
+                adj = adj & graph_adj
         attention = []
         for block in self.layers:
-            x, alpha = block(x, adj, self.template, node_present, need_attention)
+            x, alpha = block(x, adj, template, node_present, need_attention, edge_weight)
             if need_attention:
                 assert alpha is not None
                 # The virtual CLS node is not a feature: report feature-to-feature attention.
@@ -526,6 +597,7 @@ class FeatureGraphNet(torch.nn.Module):
             ("numeric_embedding", "linear"),
             ("block", "residual"),
             ("readout", "flatten"),
+            ("graph", "complete"),
         ):
             if getattr(self, name) != default:
                 extra += f", {name}={getattr(self, name)!r}"

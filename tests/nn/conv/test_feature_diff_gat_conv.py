@@ -365,3 +365,16 @@ def test_parameters_in_gatconv_order():
         "lin_edge.weight",
         "res.weight",
     ]
+
+
+def test_edge_weight_multiplies_the_softmax_share():
+    torch.manual_seed(0)
+    conv = FeatureDiffGATConv(1, 4, heads=2, add_self_loops=False).double()
+    x = torch.randn(2, 6, 1, dtype=torch.float64)  # static form
+    edge_index = torch.tensor([[1, 2, 0, 3, 4, 5, 0, 2], [0, 0, 1, 1, 2, 3, 4, 5]])
+    weight = torch.rand(8, dtype=torch.float64) + 0.1
+    _, (_, alpha) = conv(x, edge_index, edge_weight=weight, return_attention_weights=True)
+    _, (_, plain) = conv(x, edge_index, return_attention_weights=True)
+    scaled = plain * weight.view(1, -1, 1)
+    total = torch.zeros(2, 6, 2, dtype=torch.float64).index_add_(1, edge_index[1], scaled)
+    torch.testing.assert_close(alpha, scaled / total[:, edge_index[1]])

@@ -935,3 +935,80 @@ def test_optimizer_state_of_gatconv_steps_on_ours_where_bias_came_first():
     assert [s["exp_avg"].shape for s in resumed.state.values()] == [
         p.shape for p in conv.parameters()
     ]
+
+
+# Edge weights ################################################################
+
+
+def _reweighted(edge_index, alpha, weight, num_nodes):
+    # alpha_w ∝ w · alpha, renormalised per target: softmax(e + log w).
+    scaled = alpha * weight.unsqueeze(-1)
+    total = torch.zeros(num_nodes, alpha.size(-1), dtype=alpha.dtype)
+    total.index_add_(0, edge_index[1], scaled)
+    return scaled / total[edge_index[1]]
+
+
+@pytest.mark.parametrize("add_self_loops", [False, True])
+def test_edge_weight_multiplies_the_softmax_share(add_self_loops, random_graph):
+    torch.manual_seed(0)
+    conv = FeatureGATConv(3, 4, heads=2, add_self_loops=add_self_loops).double()
+    x = torch.randn(10, 3, dtype=torch.float64)
+    edge_index = random_graph(10, 30, seed=2)
+    weight = torch.rand(30, dtype=torch.float64) + 0.1
+    out, (ei, alpha) = conv(x, edge_index, edge_weight=weight, return_attention_weights=True)
+    _, (ei_plain, alpha_plain) = conv(x, edge_index, return_attention_weights=True)
+    assert torch.equal(ei, ei_plain)
+    # The graph's loops are replaced by loops of weight 1, as the edges are.
+    expected_weight = weight
+    if add_self_loops:
+        loops = edge_index[0] == edge_index[1]
+        expected_weight = torch.cat([weight[~loops], torch.ones(10, dtype=torch.float64)])
+    expected = _reweighted(ei, alpha_plain, expected_weight, 10)
+    torch.testing.assert_close(alpha, expected)
+    # And the output is that attention's weighted sum of the projected sources.
+    h = conv.lin(x).view(10, 2, 4)
+    manual = torch.zeros(10, 2, 4, dtype=torch.float64)
+    manual.index_add_(0, ei[1], expected.unsqueeze(-1) * h[ei[0]])
+    torch.testing.assert_close(out, manual.reshape(10, 8) + conv.bias)
+
+
+def test_edge_weight_equal_weights_change_nothing_and_gradients_reach_them():
+    torch.manual_seed(0)
+    conv = FeatureGATConv(2, 4, heads=2, add_self_loops=False).double()
+    x = torch.randn(2, 5, 2, dtype=torch.float64)  # static form
+    edge_index = fully_connected_edge_index(5)
+    constant = torch.full((25,), 0.3, dtype=torch.float64)
+    torch.testing.assert_close(conv(x, edge_index, edge_weight=constant), conv(x, edge_index))
+    weight = (torch.rand(25, dtype=torch.float64) + 0.1).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda w: conv(x, edge_index, edge_weight=w), (weight,), eps=1e-6, atol=1e-6
+    )
+
+
+def test_edge_weight_static_form_per_row_weights():
+    torch.manual_seed(0)
+    conv = FeatureGATConv(1, 4, heads=2, add_self_loops=False)
+    x = torch.randn(3, 5, 1)
+    edge_index = fully_connected_edge_index(5, self_loops=False)
+    weight = torch.rand(3, 20) + 0.1
+    out = conv(x, edge_index, edge_weight=weight)
+    for row in range(3):
+        torch.testing.assert_close(out[row], conv(x[row], edge_index, edge_weight=weight[row]))
+
+
+def test_edge_weight_errors(random_graph):
+    conv = FeatureGATConv(1, 4)
+    x, edge_index = torch.randn(6, 1), random_graph(6, 10, seed=0)
+    with pytest.raises(ValueError, match=r"edge_weight must have shape \[10\]"):
+        conv(x, edge_index, edge_weight=torch.ones(9))
+    with pytest.raises(ValueError, match="positive finite weights"):
+        conv(x, edge_index, edge_weight=torch.zeros(10))
+    with pytest.raises(ValueError, match="positive finite weights"):
+        conv(x, edge_index, edge_weight=torch.full((10,), float("nan")))
+    with pytest.raises(ValueError, match="floating-point"):
+        conv(x, edge_index, edge_weight=torch.ones(10, dtype=torch.long))
+    from torch_geometric.utils import to_torch_coo_tensor
+
+    sparse = to_torch_coo_tensor(edge_index.flip(0), size=(6, 6))
+    with pytest.raises(ValueError, match="edge_weight needs edge_index"):
+        conv(x, sparse, edge_weight=torch.ones(10))

@@ -348,3 +348,43 @@ def test_dense_gat_conv_checkpoint_with_optimizer_resumes(random_adj):
     train(dense, resumed, 4)
     for name, param in dense.state_dict().items():
         torch.testing.assert_close(param, reference.state_dict()[name], rtol=1e-10, atol=1e-12)
+
+
+# Edge weights ################################################################
+
+
+@pytest.mark.parametrize("add_self_loops", [False, True])
+@pytest.mark.parametrize("per_row", [False, True])
+def test_edge_weight_multiplies_the_softmax_share(add_self_loops, per_row):
+    torch.manual_seed(0)
+    conv = DenseFeatureGATConv(2, 4, heads=2, add_self_loops=add_self_loops).double()
+    x = torch.randn(3, 5, 2, dtype=torch.float64)
+    adj = torch.rand(5, 5) < 0.6
+    shape = (3, 5, 5) if per_row else (5, 5)
+    # Zero off the graph: those entries are never read.
+    weight = (torch.rand(*shape, dtype=torch.float64) + 0.1) * adj
+    out, alpha = conv(x, adj, edge_weight=weight, return_attention_weights=True)
+    _, plain = conv(x, adj, return_attention_weights=True)
+    if add_self_loops:  # loops the layer adds weigh 1
+        weight = torch.where(torch.eye(5, dtype=torch.bool), 1.0, weight)
+    weight = weight.expand(3, 5, 5).unsqueeze(1)
+    expected = plain * weight
+    expected = expected / expected.sum(-1, keepdim=True).clamp_min(1e-300)
+    torch.testing.assert_close(alpha, expected)
+    h = conv.lin(x).view(3, 5, 2, 4)
+    manual = torch.einsum("bkij,bjkc->bikc", expected, h).reshape(3, 5, 8) + conv.bias
+    torch.testing.assert_close(out, manual)
+
+
+def test_edge_weight_on_the_complete_graph_and_errors():
+    torch.manual_seed(0)
+    conv = DenseFeatureGATConv(1, 4, heads=2, add_self_loops=False)
+    x = torch.randn(2, 4, 1)
+    torch.testing.assert_close(conv(x, edge_weight=torch.full((4, 4), 2.0)), conv(x))
+    assert not torch.allclose(conv(x, edge_weight=torch.rand(4, 4) + 0.1), conv(x))
+    with pytest.raises(ValueError, match=r"edge_weight must have shape \[4, 4\]"):
+        conv(x, edge_weight=torch.ones(3, 3))
+    with pytest.raises(ValueError, match="positive finite weights"):
+        conv(x, edge_weight=torch.zeros(4, 4))  # adj None: every pair is an edge
+    with pytest.raises(ValueError, match="floating-point"):
+        conv(x, edge_weight=torch.ones(4, 4, dtype=torch.long))
