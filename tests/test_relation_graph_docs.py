@@ -1,6 +1,5 @@
 """The relation-graph regions of the docs render what their results files hold."""
 
-import csv
 import importlib.util
 import json
 import sys
@@ -19,88 +18,56 @@ def render():
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(spec.name, module)
     spec.loader.exec_module(module)
-    return module
+    # The regions of the relation-graph page, from the renderer's package.
+    return importlib.import_module("docs_render.relation_graph")
 
 
-def _environment():
-    return {"torch": "2.x", "threads": 2, "cpu_model": "cpu", "cpu_count": 2}
-
-
-def _benchmark(path, time_ratio, memory_ratio):
-    rows = [
-        {"features": 1024, "rows": 64, "case": "complete", "k": None, "ms": 1000.0,
-         "ms_p25": 990.0, "ms_p75": 1010.0, "time_ratio": 1.0, "peak_mb": 4000.0,
-         "memory_ratio": 1.0},
-        {"features": 1024, "rows": 64, "case": "learned-k16", "k": 16,
-         "ms": 1000.0 * time_ratio, "ms_p25": 900.0 * time_ratio,
-         "ms_p75": 1100.0 * time_ratio, "time_ratio": time_ratio,
-         "peak_mb": 4000.0 * memory_ratio, "memory_ratio": memory_ratio},
-    ]  # fmt: skip
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        json.dumps(
-            {
-                "command": "python benchmarks/relation_graph.py",
-                "environment": _environment(),
-                "wall_seconds": 10.0,
-                "tables": {"steps": rows},
-            }
-        )
-    )
-
-
-def test_benchmark_region_states_the_target_from_its_file(render, tmp_path):
-    assert "Not measured yet" in render.relation_benchmark(tmp_path)
-    _benchmark(tmp_path / render.RELATION_BENCHMARK, 0.2, 0.1)
+def test_benchmark_region_without_its_file_gives_the_command(render, tmp_path):
     text = render.relation_benchmark(tmp_path)
-    assert "| 1024 | learned-k16 | 200.0 (180.0–220.0) | 0.20× | 400 | 0.10× |" in text
-    assert "**met**" in text
-    _benchmark(tmp_path / render.RELATION_BENCHMARK, 0.3, 0.1)
-    assert "**missed**" in render.relation_benchmark(tmp_path)
+    assert "Not measured yet" in text and "benchmarks/relation_graph.py --results" in text
 
 
-def _runs(path, metric, values):
-    # values: {model: [per-seed metric]}
+def _runs(path, metric, values, stopped_by="patience"):
+    # values: {model: [per-seed metric]}, written as `pyg-tabular compare` does.
+    from pyg_tabular.compare import RunLog, RunResult
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["model", "seed", metric])
-        writer.writeheader()
-        for model, per_seed in values.items():
-            for seed, value in enumerate(per_seed):
-                writer.writerow({"model": model, "seed": seed, metric: value})
+    log = RunLog(path)
+    for model, per_seed in values.items():
+        for seed, value in enumerate(per_seed):
+            log.append(
+                RunResult(model, seed, {metric: value}, 10, 0.1, 1.0, 5, [value] * 5,
+                          stopped_by=stopped_by, best_epoch=3)
+            )  # fmt: skip
 
 
 def test_graph_choice_region_pairs_the_seeds(render, tmp_path):
+    from scipy import stats
+
     assert "Not run yet" in render.graph_choice(tmp_path)
     folder = tmp_path / render.GRAPH_CHOICE
+    complete, knn, learned = [0.50, 0.52, 0.54], [0.51, 0.531, 0.552], [0.49, 0.54, 0.53]
     _runs(
         folder / "california" / "runs.csv",
         "rmse",
-        {
-            "feature-gat": [0.50, 0.52, 0.54],
-            "feature-gat-knn": [0.51, 0.53, 0.55],  # +0.01 every seed: worse (rmse)
-            "feature-gat-learned": [0.49, 0.54, 0.53],  # mixed
-        },
+        {"feature-gat": complete, "feature-gat-knn": knn, "feature-gat-learned": learned},
     )
     _runs(
         folder / "digits" / "runs.csv",
         "accuracy",
-        {"feature-gat": [0.90, 0.91], "feature-gat-learned": [0.93, 0.95]},
+        {"feature-gat": [0.90, 0.91, 0.90], "feature-gat-learned": [0.93, 0.95, 0.94]},
     )
     text = render.graph_choice(tmp_path)
     lines = [line for line in text.splitlines() if line.startswith("| ")]
-    assert lines[1].startswith("| california | rmse | 0.5200 | +0.0100 ± 0.0000 (worse, 3 seeds)")
-    # learned − complete: -0.01, +0.02, -0.01 -> mean 0; interval holds 0.
-    mean, half = render._paired([-0.01, 0.02, -0.01])
-    assert mean == pytest.approx(0.0) and half == pytest.approx(4.303 * 0.01732 / 3**0.5, 1e-3)
-    assert f"+0.0000 ± {half:.4f} (no difference, 3 seeds)" in lines[1]
-    # Two seeds of digits: +0.03 and +0.04; with one degree of freedom the
-    # interval (t = 12.706) still holds 0.
-    mean, half = render._paired([0.03, 0.04])
-    assert half == pytest.approx(12.706 * 0.005)
-    assert lines[2] == (
-        f"| digits | accuracy | 0.9050 | – | {mean:+.4f} ± {half:.4f} (no difference, 2 seeds) |"
-    )
+    california = lines[1]
+    assert california.startswith("| california | rmse | `feature-gat` 0.5200 ± 0.0200 |")
+    # The paired interval is scipy's paired t-test interval.
+    worse = stats.ttest_rel(knn, complete).confidence_interval(0.95)
+    assert f"[{worse.low:+.4f}, {worse.high:+.4f}]" in california
+    assert "knn loses to complete" in california
+    assert "learned ties with complete" in california
+    assert "learned beats complete" in lines[2]
+    assert lines[2].split(" | ")[3] == "–"  # no knn run on digits
 
 
 def test_recovery_region_reads_the_summary_and_judges_the_target(render, tmp_path):

@@ -111,20 +111,20 @@ def make_interactions(
         n_features (int, optional): Columns; at least
             ``2 * len(interactions) + n_main_effects + n_decoy_groups *
             decoy_group_size``. (default: :obj:`24`)
-        interactions (sequence of str, optional): The kind of each planted
+        interactions (sequence of str, optional, keyword-only): The kind of each planted
             pair, names of :data:`INTERACTIONS`.
             (default: two of each kind, six pairs)
-        n_decoy_groups (int, optional): Number of decoy groups.
+        n_decoy_groups (int, optional, keyword-only): Number of decoy groups.
             (default: :obj:`2`)
-        decoy_group_size (int, optional): Features per decoy group, at
+        decoy_group_size (int, optional, keyword-only): Features per decoy group, at
             least 2. (default: :obj:`3`)
-        decoy_correlation (float, optional): Correlation :math:`\rho` within
+        decoy_correlation (float, optional, keyword-only): Correlation :math:`\rho` within
             a group, in ``[0, 1)``. (default: :obj:`0.9`)
-        n_main_effects (int, optional): Features with a main effect only.
+        n_main_effects (int, optional, keyword-only): Features with a main effect only.
             (default: :obj:`2`)
-        noise (float, optional): Noise-to-signal ratio, :math:`\ge 0`.
+        noise (float, optional, keyword-only): Noise-to-signal ratio, :math:`\ge 0`.
             (default: :obj:`0.1`)
-        random_state (int or numpy.random.Generator, optional): Seed; the
+        random_state (int or numpy.random.Generator, optional, keyword-only): Seed; the
             same seed gives the same table. (default: :obj:`None`)
 
     Returns:

@@ -102,7 +102,9 @@ def graph_choice(results: Path) -> str:
                     if difference.low != difference.low
                     else f"{difference.mean:+.4f} [{difference.low:+.4f}, {difference.high:+.4f}]"
                 )
-                cells.append(f"{interval}: {sentence.replace(base, 'complete')}")
+                # "knn ties with complete": the graphs by name, not the models.
+                named = sentence.replace(f"{base}-{graph}", graph).replace(base, "complete")
+                cells.append(f"{interval}: {named}")
             rows.append(cells)
     if not rows:
         return (
