@@ -166,7 +166,7 @@ class FeatureDiffGATConv(DiffScoreParameters, FeatureAttentionConv):
             weight = self.lin.weight.view(self.heads, self.out_channels)  # [H, D]
             values = (x_src.unsqueeze(-2), x_dst.unsqueeze(-2))  # [..., N, 1, 1]
             diff = (att_diff * weight.abs()).sum(dim=-1, keepdim=True)  # [H, 1]
-        # edge_updater_type: (x: OptPairTensor, score: OptPairTensor, diff: Tensor, edge_attr: OptTensor)  # noqa: E501
+        # edge_updater_type: (x: OptPairTensor, score: OptPairTensor, diff: Tensor, edge_attr: OptTensor, edge_log_weight: OptTensor)  # noqa: E501
         return self.edge_updater(
             edge_index,
             x=values,

@@ -344,6 +344,7 @@ def test_inspector_reads_the_declared_types():
             "score": OptPairTensor,
             "diff": Tensor,
             "edge_attr": OptTensor,
+            "edge_log_weight": OptTensor,
         }
     FeatureDiffGATConv(3, 4)  # the first instance generates the methods
     for name in ("propagate", "edge_updater"):
