@@ -35,6 +35,23 @@ together with a group's sizes and the threads, that description is the key
 under which ``scripts/render_docs.py --check`` compares the same configuration
 wherever it appears, and checks that a subject's time does not fall as one of
 its ``grows_with`` sizes grows.
+
+Peak memory
+-----------
+:func:`peaks_mb` runs each case in a fresh interpreter (the script again, with
+``--worker NAME --shape ...``, the arguments of :func:`add_memory_arguments`),
+where :func:`memory_worker` builds it, resets the peak RSS and prints how far
+two steps raise it: the imports, the inputs and the other cases of the parent
+do not count. ::
+
+    add_memory_arguments(parser, shape_size=2)
+    ...
+    if args.worker:  # in main(), before anything else
+        memory_worker(lambda: CASES[args.worker](*args.shape), args.threads)
+        return
+    ...
+    if args.memory:  # where a configuration is measured
+        peaks = peaks_mb(__file__, names, shape, args.threads, where=f"F={features}")
 """
 
 from __future__ import annotations
@@ -45,6 +62,7 @@ import os
 import platform
 import signal
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -208,9 +226,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_memory_arguments(parser: argparse.ArgumentParser, shape_size: int) -> None:
+    """``--memory``/``--no-memory`` (default: on, off with ``--small``), and the
+    hidden ``--worker NAME --shape N...`` (:obj:`shape_size` integers) by which
+    :func:`peaks_mb` runs one case in a fresh process."""
+    parser.add_argument(
+        "--memory",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure peak memory in a subprocess per case (default: on, off with --small)",
+    )
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--shape", type=int, nargs=shape_size, help=argparse.SUPPRESS)
+
+
 def timing_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`interleaved` that the command line set
-    (checked: a bad value exits with the parser's error)."""
+    (checked: a bad value exits with the parser's error). Also settles
+    ``--memory`` where the script has it and it was not given."""
     if args.pairs < MIN_PAIRS:
         parser.error(f"--pairs must be at least {MIN_PAIRS} (got {args.pairs})")
     if args.threads < 1:
@@ -219,6 +252,8 @@ def timing_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict
         args.min_run_time = SMALL_MIN_RUN_TIME if getattr(args, "small", False) else MIN_RUN_TIME
     if not args.min_run_time > 0:
         parser.error(f"--min-run-time must be positive (got {args.min_run_time})")
+    if getattr(args, "memory", False) is None:
+        args.memory = not getattr(args, "small", False)
     return {"pairs": args.pairs, "threads": args.threads, "min_run_time": args.min_run_time}
 
 
@@ -304,6 +339,71 @@ def load_state(own: _OwnUse) -> dict[str, Any]:
         "load_average": load,
         "own_cpu": used,
         "others": max(0.0, load[0] - used) if load is not None else None,
+    }
+
+
+# --------------------------------------------------------------------------- #
+# Peak memory, in a fresh process per case
+# --------------------------------------------------------------------------- #
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        for line in handle:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def memory_worker(build: Callable[[], Callable[[], object]], threads: int, steps: int = 2) -> None:
+    """The worker side of :func:`peak_memory_mb`: builds one case's step (seed
+    0, :obj:`threads` threads), runs it :obj:`steps` times and prints, as the
+    last line of JSON, by how many MB the peak RSS rose over the RSS before
+    the first step (Linux: ``VmHWM``)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    step = build()
+    before = _status_kb("VmRSS")
+    # Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS,
+    # so importing torch and building the inputs do not count as the step's peak.
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    for _ in range(steps):
+        step()
+    print(json.dumps({"peak_mb": (_status_kb("VmHWM") - before) / 1024}))
+
+
+def peak_memory_mb(script: str, worker: Sequence[str], threads: int, label: str) -> float:
+    """Peak RSS growth of one case's steps, in MB, measured by
+    ``python SCRIPT --worker WORKER... --threads THREADS`` in a fresh process
+    (the script hands ``--worker`` to :func:`memory_worker`).
+
+    A busy machine can fail one run: it is retried once. NaN (with the last
+    line of its error, naming :obj:`label`, on stderr) if both fail.
+    """
+    command = [sys.executable, script, "--worker", *worker, "--threads", str(threads)]
+    for _ in range(2):
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode == 0:
+            return float(json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"])
+    last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    print(f"memory run of {label} failed: {last}", file=sys.stderr)
+    return float("nan")
+
+
+def peaks_mb(
+    script: str, names: Iterable[str], shape: Sequence[int], threads: int, where: str
+) -> dict[str, float | None]:
+    """:func:`peak_memory_mb` of each case :obj:`names` at one :obj:`shape`
+    (``--worker NAME --shape ...``), as JSON holds it (a failed run is null);
+    :obj:`where` names the shape in a failure's message."""
+    return {
+        name: clean(
+            peak_memory_mb(
+                script, [name, "--shape", *map(str, shape)], threads, f"{name} at {where}"
+            )
+        )
+        for name in names
     }
 
 

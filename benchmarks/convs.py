@@ -34,9 +34,6 @@ file. Prints medians, ranges and ratios; it never asserts a time.
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -47,10 +44,12 @@ from _results import (
     Recorder,
     Table,
     add_arguments,
-    clean,
+    add_memory_arguments,
     fmt_ms,
     fmt_ratio,
     interleaved,
+    memory_worker,
+    peaks_mb,
     print_table,
     timing_of,
 )
@@ -161,41 +160,6 @@ CASES: dict[str, Callable[..., Step]] = {
 }
 
 
-def _status_kb(field: str) -> int:
-    with open("/proc/self/status") as handle:
-        for line in handle:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise OSError(f"{field} not in /proc/self/status")
-
-
-def _worker(name: str, shape: Shape, threads: int) -> None:
-    torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    step = CASES[name](*shape)
-    before = _status_kb("VmRSS")
-    # Writing 5 to clear_refs resets the peak RSS (VmHWM) to the current RSS,
-    # so importing torch and building the inputs do not count as the step's peak.
-    with open("/proc/self/clear_refs", "w") as handle:
-        handle.write("5")
-    for _ in range(2):
-        step()
-    print(json.dumps({"peak_mb": (_status_kb("VmHWM") - before) / 1024}))
-
-
-def peak_memory_mb(name: str, shape: Shape, threads: int) -> float:
-    """Peak RSS growth of two steps of one case, in a fresh process (NaN if it fails)."""
-    command = [sys.executable, __file__, "--worker", name, "--shape", *map(str, shape)]
-    command += ["--threads", str(threads)]
-    for _ in range(2):  # a busy machine can fail one run; retry once
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode == 0:
-            return float(json.loads(result.stdout.strip().splitlines()[-1])["peak_mb"])
-    last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-    print(f"memory run of {name} at {shape} failed: {last}", file=sys.stderr)
-    return float("nan")
-
-
 def _sizes(shape: Shape) -> dict[str, int]:
     rows, features, cin, cout, heads = shape
     return {"B": rows, "F": features, "in": cin, "out": cout, "heads": heads}
@@ -220,9 +184,7 @@ def _measure(
     steps.clear()
     memory = {}
     if args.memory:
-        memory["peak_mb"] = {
-            name: clean(peak_memory_mb(name, shape, args.threads)) for name in names
-        }
+        memory["peak_mb"] = peaks_mb(__file__, names, shape, args.threads, where=str(shape))
     return table.add_timed(_sizes(shape), timings, ratios, **memory)
 
 
@@ -297,25 +259,16 @@ def main() -> None:
         "--small", action="store_true", help="CI size: small shapes, no memory runs (seconds)"
     )
     parser.add_argument(
-        "--memory",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="measure peak memory in a subprocess per case (default: on, off with --small)",
-    )
-    parser.add_argument(
         "--only", choices=["w1", "w2", "scaling"], action="append", help="run these sections"
     )
-    parser.add_argument("--worker", help=argparse.SUPPRESS)
-    parser.add_argument("--shape", type=int, nargs=5, help=argparse.SUPPRESS)
+    add_memory_arguments(parser, shape_size=5)
     add_arguments(parser)
     args = parser.parse_args()
     if args.worker:
-        _worker(args.worker, tuple(args.shape), args.threads)
+        memory_worker(lambda: CASES[args.worker](*args.shape), args.threads)
         return
 
     args.timing = timing_of(parser, args)
-    if args.memory is None:
-        args.memory = not args.small
     w1: Shape = (64, 8, 1, 16, 1) if args.small else (1024, 32, 1, 16, 1)
     w2: Shape = (32, 8, 1, 8, 4) if args.small else (512, 32, 1, 8, 4)
     # Both scaling tables pass through W1's configuration.

@@ -39,6 +39,8 @@ echo "== benchmarks, CI size (they print ratios; nothing here asserts a time)"
 "$PY" benchmarks/convs.py --small
 "$PY" benchmarks/modules.py --small --no-memory
 "$PY" benchmarks/scaling.py --small --no-memory
+"$PY" benchmarks/ensemble.py --small
+"$PY" benchmarks/relation_graph.py --small --no-memory
 
 echo "== pytest -m scatter with torch_scatter"
 # PyPI ships torch_scatter as source only; it must build against the torch

@@ -169,3 +169,65 @@ def test_subjects_must_be_declared(fake_timer):
         timings = bench.interleaved({"a": lambda: None, "b": lambda: None})
         with pytest.raises(ValueError, match=r"subjects not declared for this table: \['b'\]"):
             table.add_timed({"B": 1}, timings)
+
+
+# --------------------------------------------------------------------------- #
+# Peak memory, in a fresh process per case
+# --------------------------------------------------------------------------- #
+
+linux_only = pytest.mark.skipif(
+    not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc"
+)
+
+
+@linux_only
+def test_peak_memory_is_the_growth_over_the_steps_in_a_fresh_process(tmp_path):
+    # A case whose step holds `--worker` MB at its peak; a higher peak before
+    # the steps (imports, building the inputs) does not count.
+    script = tmp_path / "case.py"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(ROOT / 'benchmarks')!r})\n"
+        "import torch\n"
+        "from _results import memory_worker\n"
+        "mb, threads = int(sys.argv[2]), int(sys.argv[4])\n"
+        "before = torch.ones(500 * 2**18)\n"
+        "del before\n"
+        "memory_worker(lambda: lambda: torch.ones(mb * 2**18).sum(), threads)\n",
+        encoding="utf-8",
+    )
+    peak = bench.peak_memory_mb(str(script), ["200"], 1, "toy")
+    assert 180 <= peak <= 260
+
+
+def test_a_failed_memory_run_is_retried_once_then_nan(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    script = tmp_path / "case.py"
+    script.write_text(
+        "import sys\n"
+        f"open({str(runs)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')\n"
+        "sys.exit('out of memory')\n",
+        encoding="utf-8",
+    )
+    peak = bench.peak_memory_mb(str(script), ["case", "--shape", "1", "2"], 3, "case at (1, 2)")
+    assert peak != peak  # NaN
+    assert runs.read_text().splitlines() == ["--worker case --shape 1 2 --threads 3"] * 2
+    assert "memory run of case at (1, 2) failed: out of memory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "memory"),
+    [([], True), (["--small"], False), (["--small", "--memory"], True), (["--no-memory"], False)],
+)
+def test_memory_is_on_at_full_size_and_off_at_ci_size_unless_asked(argv, memory):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", action="store_true")
+    bench.add_memory_arguments(parser, shape_size=2)
+    bench.add_arguments(parser)
+    args = parser.parse_args(argv)
+    bench.timing_of(parser, args)
+    assert args.memory is memory
+    worker = parser.parse_args(["--worker", "complete", "--shape", "8", "32", "--threads", "1"])
+    assert (worker.worker, worker.shape, worker.threads) == ("complete", [8, 32], 1)

@@ -59,11 +59,19 @@ def test_recall_counts_the_planted_pairs_among_the_top_pairs():
 
 def test_relation_graph_benchmark_runs_at_its_small_size(tmp_path):
     out = tmp_path / "bench.json"
-    command = [sys.executable, "benchmarks/relation_graph.py", "--small", "--no-memory"]
+    command = [sys.executable, "benchmarks/relation_graph.py", "--small", "--threads", "1"]
     result = subprocess.run(
         [*command, "--results", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr
-    rows = json.loads(out.read_text())["tables"]["steps"]
-    assert {row["case"] for row in rows} == {"complete", "learned-k4", "learned-k8"}
-    assert all(row["ms"] > 0 and row["ms_p25"] <= row["ms"] <= row["ms_p75"] for row in rows)
+    data = json.loads(out.read_text())
+    assert data["schema"] == 2 and data["config"]["memory"] is False  # off at CI size
+    table = data["tables"]["steps"]
+    assert list(table["subjects"]) == ["complete", "learned-k8", "learned-k16"]
+    assert all(s["grows_with"] == ["B", "F"] for s in table["subjects"].values())
+    assert [g["sizes"]["F"] for g in table["groups"]] == [32, 64]
+    for group in table["groups"]:
+        assert set(group["ratios"]) == {"learned-k8/complete", "learned-k16/complete"}
+        assert "peak_mb" not in group
+        for spread in group["ms"].values():
+            assert spread["n"] == 7 and 0 < spread["min"] <= spread["median"] <= spread["max"]

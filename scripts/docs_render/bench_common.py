@@ -158,18 +158,29 @@ def load_bench(results: Path, name: str) -> Bench:
     return Bench(name, data)
 
 
+def not_measured(name: str) -> str:
+    """What a region says of a benchmark that has not been run yet."""
+    return f"Not measured yet: run `{rerun_command(name)}` on a quiet machine."
+
+
 def bench_region(
-    name: str, benchmark: str, *, first: bool = True
+    name: str, benchmark: str, *, first: bool = True, optional: bool = False
 ) -> Callable[[Callable[[Bench], str]], Callable[[Path], str]]:
     """Registers a region drawn from ``benchmarks/<benchmark>.json``; a file in
     an older layout renders as the notice that withholds it (in full in the
-    :obj:`first` region of its page section, in a line in the others)."""
+    :obj:`first` region of its page section, in a line in the others). A
+    missing file fails the check, unless the benchmark is :obj:`optional`:
+    its region then gives the command that measures it."""
 
     def register(function: Callable[[Bench], str]) -> Callable[[Path], str]:
         @functools.wraps(function)
         def render(results: Path) -> str:
             try:
                 bench = load_bench(results, benchmark)
+            except MissingResults:
+                if optional:
+                    return not_measured(benchmark)
+                raise
             except Withheld as notice:
                 if first:
                     return str(notice)

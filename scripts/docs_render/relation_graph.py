@@ -5,14 +5,20 @@ kNN, learned) of ``scripts/graph_choice.sh``."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
+from .bench_common import Bench, BenchTable, Spread, bench_region, judged, ms_spread, ratio_spread
 from .experiments import load_dataset, load_json
 from .registry import MissingResults, region
-from .text import markdown_table, verdict
+from .text import NOT_RUN, markdown_table, mib, ratio, verdict
 
 RELATION_RECOVERY = "relation_graph/recovery.json"
-RELATION_BENCHMARK = "benchmarks/relation_graph.json"
+#: The reference subject of ``benchmarks/relation_graph.py`` and its target:
+#: at F = 1024, k = 16, a step in at most 1/4 of the complete graph's time and memory.
+COMPLETE = "complete"
+TARGET_FEATURES, TARGET_K, TARGET_SHARE = 1024, 16, 0.25
 GRAPH_CHOICE = "graph_choice"
 #: The tables of the graph-choice comparison: the four full tables and the
 #: widest named one (digits, 64 pixels).
@@ -65,16 +71,93 @@ def relation_recovery(results: Path) -> str:
     return "\n".join(lines)
 
 
-@region("relation-benchmark")
-def relation_benchmark(results: Path) -> str:
+def _peak_share(group: dict[str, Any], name: str) -> float | None:
+    """Peak memory of :obj:`name` over the complete graph's, if both were measured."""
+    peaks = group.get("peak_mb", {})
+    ours, base = peaks.get(name), peaks.get(COMPLETE)
+    return None if ours is None or not base else ours / base
+
+
+def _one_value(value: float | None) -> Spread | None:
+    # Peak memory is one fresh process per case: one value, a spread without range.
+    if value is None:
+        return None
+    return {"median": value, "min": value, "max": value, "n": 1, "values": [value]}
+
+
+def _label(what: dict[str, Any]) -> str:
+    if what["graph"] == COMPLETE:
+        return f"complete (`{what['layer']}`)"
+    return f"learned, k = {what['k']} (`{what['layer']}`)"
+
+
+def _row(group: dict[str, Any], name: str, what: dict[str, Any], memory: bool) -> list[str]:
+    reference = name == COMPLETE
+    row = [f"{group['sizes']['F']:,}", _label(what), ms_spread(group["ms"][name])]
+    row.append(
+        "1 (reference)" if reference else ratio_spread(group["ratios"].get(f"{name}/{COMPLETE}"))
+    )
+    if memory:
+        row.append(mib(group.get("peak_mb", {}).get(name)))
+        row.append("1 (reference)" if reference else ratio(_peak_share(group, name)))
+    return row
+
+
+def _target(table: BenchTable) -> str:
+    group = table.group(F=TARGET_FEATURES)
+    subject = f"learned-k{TARGET_K}"
+    if group is None or subject not in group["ms"]:
+        return f"not measured in this run (no F = {TARGET_FEATURES}, k = {TARGET_K} configuration)."
+    time = group["ratios"].get(f"{subject}/{COMPLETE}")
+    share = _peak_share(group, subject)
+    return (
+        f"time {judged(table, time, at_most=TARGET_SHARE)} ({ratio_spread(time)}), memory "
+        f"{judged(table, _one_value(share), at_most=TARGET_SHARE)} "
+        f"({'not measured' if share is None else ratio(share)})."
+    )
+
+
+@bench_region("relation-benchmark", "relation_graph", optional=True)
+def relation_benchmark(bench: Bench) -> str:
     """Learned sparse graph against the complete graph: time and memory per step."""
-    path = results / RELATION_BENCHMARK
-    if not path.is_file():
-        return (
-            "Not measured yet: run `python benchmarks/relation_graph.py --results "
-            f"docs/results/{RELATION_BENCHMARK}` on a quiet machine."
+    table = bench.table("steps")
+    if table is None or not table.timed():
+        return NOT_RUN
+    groups = sorted(table.timed(), key=lambda g: g["sizes"]["F"])
+    memory = any(g.get("peak_mb") for g in groups)
+    subjects = table.record["subjects"]
+    body = [
+        _row(group, name, subjects[name]["what"], memory)
+        for group in groups
+        for name in subjects
+        if name in group["ms"]
+    ]
+    header = ["F", "graph", "ms per step", "time × complete"]
+    if memory:
+        header += ["peak MiB", "memory × complete"]
+    sizes = groups[0]["sizes"]
+    # "forward + backward of out.square().mean()": the expression as code.
+    words, _, expression = bench.config["step"].rpartition(" ")
+    intro = (
+        f"B = {sizes['B']}, {sizes['in']} → {sizes['heads']} heads × {sizes['out']} channels, "
+        f"one step is {words} `{expression}`; time × complete is the step's time over the complete "
+        "graph's in the same round; "
+        + (
+            "peak MiB is the growth of the peak RSS over two steps, in a fresh process per case."
+            if memory
+            else "peak memory was not measured in this run."
         )
-    raise MissingResults(f"{RELATION_BENCHMARK}: no renderer for its layout yet")
+    )
+    return "\n\n".join(
+        [
+            bench.provenance(),
+            intro,
+            markdown_table(header, body),
+            f"Target, at F = {TARGET_FEATURES} with k = {TARGET_K} a step takes ≤ 1/4 of the "
+            f"complete graph's time and memory: {_target(table)}",
+            table.load_text(),
+        ]
+    )
 
 
 @region("graph-choice")
@@ -102,8 +185,8 @@ def graph_choice(results: Path) -> str:
                     if difference.low != difference.low
                     else f"{difference.mean:+.4f} [{difference.low:+.4f}, {difference.high:+.4f}]"
                 )
-                # "knn ties with complete": the graphs by name, not the models.
-                named = sentence.replace(f"{base}-{graph}", graph).replace(base, "complete")
+                # The base model by its graph, not inside the names of its variants.
+                named = re.sub(rf"(?<![\w-]){re.escape(base)}(?![\w-])", "complete", sentence)
                 cells.append(f"{interval}: {named}")
             rows.append(cells)
     if not rows:

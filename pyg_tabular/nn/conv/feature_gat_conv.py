@@ -180,7 +180,9 @@ class FeatureGATConv(GATScoreParameters, FeatureAttentionConv):
         # One scalar per node and head; [..., N, H, 1] keeps nodes at dim -3.
         score_src = (h_src * self.att_src).sum(dim=-1, keepdim=True)
         score_dst = None if h_dst is None else (h_dst * self.att_dst).sum(dim=-1, keepdim=True)
-        # edge_updater_type: (alpha: OptPairTensor, edge_attr: OptTensor, edge_log_weight: OptTensor)
+        # GATConv's declaration and the log edge weights (edge_weight) that the
+        # softmax adds to the scores; the generated edge_updater takes these.
+        # edge_updater_type: (alpha: OptPairTensor, edge_attr: OptTensor, edge_log_weight: OptTensor)  # noqa: E501
         return self.edge_updater(
             edge_index,
             alpha=(score_src, score_dst),

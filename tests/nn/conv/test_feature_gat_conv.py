@@ -5,7 +5,6 @@ import pytest
 import torch
 import torch_geometric.typing
 from torch_geometric.nn import GATConv, HeteroConv
-from torch_geometric.typing import OptTensor
 
 import pyg_tabular.typing as pt_typing
 from pyg_tabular.data import fully_connected_edge_index, rows_to_graph, to_static_graph
@@ -800,17 +799,17 @@ def test_attention_explainer_under_hetero_conv_equals_gatconv(
 @pytest.mark.parametrize("exclude", [None, [0, "edge_index", "size"]])
 def test_inspector_reads_our_calls_as_gatconv(method, exclude):
     # Read from the declared types, as for GATConv; parsing the call itself
-    # would fail at the positional edge_index.
+    # would fail at the positional edge_index. The edge updater takes one
+    # more argument than GATConv's: the log edge weights of edge_weight.
     from torch_geometric.inspector import Inspector
+    from torch_geometric.typing import OptTensor
 
     expected = Inspector(GATConv).get_params_from_method_call(method, exclude=exclude)
     ours = Inspector(FeatureGATConv).get_params_from_method_call(method, exclude=exclude)
     if method == "edge_updater":
-        # GATConv's inputs, then the log edge weights of a weighted graph
-        # (edge_weight, which GATConv does not take).
         extra = ours.pop("edge_log_weight")
         assert extra.type == OptTensor
-    assert list(ours.items()) == list(expected.items())
+    assert ours == expected
 
 
 def test_generated_propagate_has_gatconv_signature():
@@ -823,13 +822,16 @@ def test_generated_propagate_has_gatconv_signature():
         assert ours is not getattr(FeatureGATConv, f"_orig_{name}")
         assert getattr(FeatureGATConv, name) is ours
         expected = inspect.signature(getattr(GATConv, f"_jinja_{name}"))
-        found = inspect.signature(ours)
-        if name == "edge_updater":  # and the log edge weights, see above
-            found = found.replace(
-                parameters=[p for p in found.parameters.values() if p.name != "edge_log_weight"]
+        if name == "edge_updater":
+            # GATConv's, with the log edge weights before size.
+            params = list(expected.parameters.values())
+            weight = inspect.Parameter(
+                "edge_log_weight",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=torch_geometric.typing.OptTensor,
             )
-            assert "edge_log_weight" in inspect.signature(ours).parameters
-        assert found == expected
+            expected = expected.replace(parameters=[*params[:-1], weight, params[-1]])
+        assert inspect.signature(ours) == expected
 
 
 GATCONV_LAYOUTS = [
