@@ -80,6 +80,9 @@ MIN_PAIRS = 7
 #: Seconds per measurement (``blocked_autorange``), full size and ``--small``.
 MIN_RUN_TIME = 0.2
 SMALL_MIN_RUN_TIME = 0.02
+#: At most this long, before each table of a full-size run, the recorder waits
+#: for other processes' load to fall to half the cores (``--settle``).
+SETTLE_SECONDS = 90.0
 #: The step the module and layer benchmarks time, named in each subject.
 STEP = "forward + backward of out.sum()"
 
@@ -205,7 +208,7 @@ def paired_ratio(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--results``, ``--threads``, ``--pairs`` and ``--min-run-time``."""
+    """``--results``, ``--threads``, ``--pairs``, ``--min-run-time`` and ``--settle``."""
     parser.add_argument(
         "--results",
         metavar="PATH",
@@ -223,6 +226,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help=f"seconds per measurement, Timer.blocked_autorange (default: {MIN_RUN_TIME}, "
         f"{SMALL_MIN_RUN_TIME} with --small)",
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        metavar="SECONDS",
+        help="before each table, wait at most this long for other processes' load to fall to "
+        f"half the cores (default: {SETTLE_SECONDS:g}, 0 with --small)",
     )
 
 
@@ -243,7 +253,7 @@ def add_memory_arguments(parser: argparse.ArgumentParser, shape_size: int) -> No
 def timing_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
     """The keyword arguments of :func:`interleaved` that the command line set
     (checked: a bad value exits with the parser's error). Also settles
-    ``--memory`` where the script has it and it was not given."""
+    ``--memory`` where the script has it and ``--settle``, when not given."""
     if args.pairs < MIN_PAIRS:
         parser.error(f"--pairs must be at least {MIN_PAIRS} (got {args.pairs})")
     if args.threads < 1:
@@ -254,6 +264,10 @@ def timing_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict
         parser.error(f"--min-run-time must be positive (got {args.min_run_time})")
     if getattr(args, "memory", False) is None:
         args.memory = not getattr(args, "small", False)
+    if args.settle is None:
+        args.settle = 0.0 if getattr(args, "small", False) else SETTLE_SECONDS
+    if not args.settle >= 0:
+        parser.error(f"--settle must be zero or positive (got {args.settle})")
     return {"pairs": args.pairs, "threads": args.threads, "min_run_time": args.min_run_time}
 
 
@@ -328,6 +342,25 @@ class _OwnUse:
         # The oldest mark within the last minute or, if none is that old, the first.
         since = next((m for m in reversed(self.marks[:-1]) if wall - m[0] >= 60.0), self.marks[0])
         return (cpu - since[1]) / max(wall - since[0], 1e-9)
+
+
+def wait_for_quiet(own: _OwnUse, limit: float, poll: float = 5.0) -> float:
+    """Waits until the load of other processes is at most half the cores, for
+    at most :obj:`limit` seconds; returns the seconds waited.
+
+    The 1-minute load average decays over about a minute, so a benchmark
+    started right after another (or after a build, or a test run) reads the
+    finished process's load: without the wait, its first table would be
+    marked noisy for a load that is already gone. A machine that stays loaded
+    past the limit still gets its tables marked noisy.
+    """
+    start = time.monotonic()
+    while True:
+        others = load_state(own)["others"]
+        waited = time.monotonic() - start
+        if others is None or others <= cores() / 2 or waited >= limit:
+            return waited
+        time.sleep(min(poll, limit - waited))
 
 
 def load_state(own: _OwnUse) -> dict[str, Any]:
@@ -490,8 +523,15 @@ class Table:
 class Recorder:
     """The tables of one benchmark run, written as JSON by :meth:`write`."""
 
-    def __init__(self, script: str, config: dict[str, Any], timing: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        script: str,
+        config: dict[str, Any],
+        timing: Mapping[str, Any],
+        settle: float = 0.0,
+    ) -> None:
         self.script = script
+        self.settle = settle
         self.config = config
         self.timing = dict(timing)
         self.tables: dict[str, dict[str, Any]] = {}
@@ -510,12 +550,19 @@ class Recorder:
         """Measures one table: the load before, the groups added, the load after.
 
         A table is ``noisy`` when other processes' load (:func:`load_state`)
-        exceeded half the cores before or after it.
+        exceeded half the cores before or after it. Before it, the recorder
+        waits up to its ``settle`` seconds for that load to fall
+        (:func:`wait_for_quiet`).
         """
+        waited = wait_for_quiet(self.own, self.settle) if self.settle > 0 else 0.0
+        if waited >= 1:
+            print(f"[{name}: waited {waited:.0f} s for the load of other processes to fall]")
         table = Table(subjects, grows_with or {}, self.timing.get("threads", 1))
         table.record.update(fields)
         self.tables[name] = table.record
-        table.record.update(cpu_count=cores(), load_before=load_state(self.own))
+        table.record.update(
+            cpu_count=cores(), settle_seconds=round(waited, 1), load_before=load_state(self.own)
+        )
         self._open = (name, table.record, time.perf_counter())
         try:
             yield table

@@ -161,6 +161,7 @@ def main() -> None:
             "loader": {"rows": loader_rows, "features": LOADER_FEATURES, "batch_size": 512},
         },
         timing,
+        settle=args.settle,
     )
     recorder.keep_on_terminate(args.results)
     print(

@@ -292,6 +292,7 @@ def main() -> None:
             "add_self_loops": True,
         },
         args.timing,
+        settle=args.settle,
     )
     args.recorder.keep_on_terminate(args.results)
     if "w1" in sections:

@@ -150,6 +150,7 @@ def main() -> None:
             },
         },
         args.timing,
+        settle=args.settle,
     )
     args.recorder.keep_on_terminate(args.results)
     for name, workload in workloads.items():

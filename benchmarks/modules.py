@@ -568,6 +568,7 @@ def main() -> None:
             "step": STEP,
         },
         args.timing,
+        settle=args.settle,
     )
     recorder.keep_on_terminate(args.results)
     print(

@@ -183,6 +183,7 @@ def main() -> None:
             "step": STEP,
         },
         args.timing,
+        settle=args.settle,
     )
     args.recorder.keep_on_terminate(args.results)
     run(args, size)

@@ -256,6 +256,7 @@ def main() -> None:
             "memory": not args.no_memory,
         },
         args.timing,
+        settle=args.settle,
     )
     recorder.keep_on_terminate(args.results)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.pairs} interleaved pairs")

@@ -151,6 +151,75 @@ def test_a_table_measured_under_load_is_marked_noisy(
     assert group["ratios"]["b/a"]["median"] == pytest.approx(3)
 
 
+class FallingLoad:
+    """A 1-minute load average that falls by ``step`` at every sleep, as one
+    does after a finished process; time advances only by the sleeps."""
+
+    def __init__(self, monkeypatch, start, step):
+        self.load, self.step, self.clock, self.sleeps = start, step, 0.0, []
+        monkeypatch.setattr(bench.os, "getloadavg", lambda: (self.load,) * 3)
+        monkeypatch.setattr(bench.time, "sleep", self.sleep)
+        monkeypatch.setattr(bench.time, "monotonic", lambda: self.clock)
+        # This process uses no CPU while it waits: all the load is others'.
+        monkeypatch.setattr(bench, "_cpu_seconds", lambda: 0.0)
+        monkeypatch.setattr(bench, "cores", lambda: 2)
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.clock += seconds
+        self.load = max(0.0, self.load - self.step)
+
+
+def test_a_table_waits_for_a_finished_process_load_to_fall(fake_timer, monkeypatch):
+    load = FallingLoad(monkeypatch, start=2.0, step=0.4)
+    recorder = bench.Recorder("toy.py", {}, {"pairs": 7, "threads": 2}, settle=90)
+    with recorder.table("t", {"a": {}}) as table:
+        table.add_timed({"B": 1}, bench.interleaved({"a": lambda: None}))
+    record = recorder.tables["t"]
+    # 2.0 -> 1.6 -> 1.2 -> 0.8: three polls of 5 s, then quiet.
+    assert load.sleeps == [5.0, 5.0, 5.0]
+    assert record["settle_seconds"] == 15.0
+    assert record["load_before"]["others"] == pytest.approx(0.8)
+    assert record["noisy"] is False
+
+
+def test_a_machine_that_stays_loaded_is_noisy_after_the_settle_limit(fake_timer, monkeypatch):
+    load = FallingLoad(monkeypatch, start=3.0, step=0.0)
+    recorder = bench.Recorder("toy.py", {}, {"pairs": 7, "threads": 2}, settle=12)
+    with recorder.table("t", {"a": {}}) as table:
+        table.add_timed({"B": 1}, bench.interleaved({"a": lambda: None}))
+    assert load.sleeps == [5.0, 5.0, 2.0]
+    assert recorder.tables["t"]["settle_seconds"] == 12.0
+    assert recorder.tables["t"]["noisy"] is True
+
+
+def test_no_settle_means_no_wait(fake_timer, monkeypatch):
+    load = FallingLoad(monkeypatch, start=3.0, step=1.0)
+    recorder = bench.Recorder("toy.py", {}, {"pairs": 7, "threads": 2})
+    with recorder.table("t", {"a": {}}) as table:
+        table.add_timed({"B": 1}, bench.interleaved({"a": lambda: None}))
+    assert load.sleeps == []
+    assert recorder.tables["t"]["settle_seconds"] == 0.0
+    assert recorder.tables["t"]["noisy"] is True
+
+
+@pytest.mark.parametrize(
+    ("argv", "settle"), [([], 90.0), (["--small"], 0.0), (["--settle", "5"], 5.0)]
+)
+def test_settle_waits_at_full_size_and_not_at_ci_size_unless_asked(argv, settle, capsys):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--small", action="store_true")
+    bench.add_arguments(parser)
+    args = parser.parse_args(argv)
+    bench.timing_of(parser, args)
+    assert args.settle == settle
+    with pytest.raises(SystemExit):
+        bench.timing_of(parser, parser.parse_args(["--settle", "-1"]))
+    assert "--settle must be zero or positive (got -1.0)" in capsys.readouterr().err
+
+
 def test_an_interrupted_run_writes_its_open_table_whole(fake_timer, tmp_path):
     recorder = bench.Recorder("toy.py", {}, {"pairs": 7, "threads": 2})
     with pytest.raises(KeyboardInterrupt):
