@@ -384,6 +384,21 @@ def test_ranges_that_overlap_are_not_a_contradiction(agreeing):
     assert render.contradictions(agreeing) == []
 
 
+def test_two_processes_may_differ_by_their_allowance_but_one_process_may_not(agreeing):
+    # 15% slower with ranges of ±2%: apart, but within what a second process moves.
+    _set_rounds(agreeing, "second", "by_b", {"B": 64, "F": 8}, "ours", _rounds(2.3))
+    assert render.contradictions(agreeing) == []
+    # The same 15% between two tables of one file (one process) is a contradiction.
+    _set_rounds(agreeing, "first", "by_f", {"B": 64, "F": 8}, "ours", _rounds(2.3))
+    problems = render.contradictions(agreeing)
+    same = [p for p in problems if p.region == "same configuration"]
+    assert any("table w1" in p.message and "table by_f" in p.message for p in same)
+    # A second process 40% slower is beyond the allowance too.
+    _set_rounds(agreeing, "second", "by_b", {"B": 64, "F": 8}, "ours", _rounds(2.8))
+    messages = _messages(render.contradictions(agreeing))
+    assert "table by_b" in messages and "even widened by 1.25x" in messages
+
+
 def test_the_benchmarks_share_configurations_for_the_check_to_compare():
     tables = defaultdict(set)
     for occ in render.occurrences(FIXTURES.parent):
