@@ -264,6 +264,10 @@ def test_graph_choice_region_pairs_the_seeds(results):
         f"{difference.mean:+.4f} [{difference.low:+.4f}, {difference.high:+.4f}]: "
         f"{learned.removesuffix(' feature-gat')} complete |"
     )
+    assert text.endswith(
+        "Over these tables, `knn` beats the complete graph on 0, ties on 0 and loses on 1 of 1; "
+        "`learned` beats the complete graph on 0, ties on 2 and loses on 0 of 2."
+    )
 
 
 def test_recovery_region_reads_the_summary_and_judges_the_target(results):

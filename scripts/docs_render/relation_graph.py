@@ -164,6 +164,9 @@ def relation_benchmark(bench: Bench) -> str:
 def graph_choice(results: Path) -> str:
     """Complete vs kNN vs learned graph, same layer and budget, paired over seeds."""
     rows = []
+    tally: dict[str, dict[str, int]] = {
+        g: {"beats": 0, "ties with": 0, "loses to": 0} for g in ("knn", "learned")
+    }
     for name in GRAPH_CHOICE_DATASETS:
         try:
             dataset = load_dataset(results, name, GRAPH_CHOICE)
@@ -180,6 +183,7 @@ def graph_choice(results: Path) -> str:
                     cells.append("–")
                     continue
                 sentence, difference = dataset.verdict(f"{base}-{graph}", base)
+                tally[graph][next(w for w in tally[graph] if f" {w} " in sentence)] += 1
                 interval = (
                     f"{difference.mean:+.4f}"
                     if difference.low != difference.low
@@ -195,10 +199,15 @@ def graph_choice(results: Path) -> str:
             f"`docs/results/{GRAPH_CHOICE}/<dataset>/`."
         )
     header = ["table", "metric", "complete graph", "knn − complete", "learned − complete"]
+    counts = "; ".join(
+        f"`{graph}` beats the complete graph on {t['beats']}, ties on {t['ties with']} and "
+        f"loses on {t['loses to']} of {sum(t.values())}"
+        for graph, t in tally.items()
+    )
     return (
         markdown_table(header, rows)
         + "\n\nDifferences are paired by seed (the same split and initialisation): the "
         "mean with its Student-t 95% interval; a graph beats the complete one only when the "
         "interval excludes zero, and a comparison with a run stopped by the budget holds at "
-        "equal budget only."
+        f"equal budget only. Over these tables, {counts}."
     )
