@@ -10,7 +10,7 @@
 #   bash scripts/graph_choice.sh california digits  # some of them
 #
 # Pass --resume through EXTRA to continue an interrupted run; a smoke run:
-#   BUDGET=5 SEEDS=1 EXTRA="--max-rows 300 --epochs 2" OUT=/tmp/graph_choice \
+#   BUDGET=5 SEEDS=1 EXTRA="--max-rows 300 --epochs 2" OUT=runs/graph_choice-smoke \
 #       bash scripts/graph_choice.sh digits
 set -euo pipefail
 cd "$(dirname "$0")/.."
