@@ -27,7 +27,10 @@ A :class:`Recorder` holds the tables of one run. Each table is measured inside
 ``with recorder.table(name, subjects=...) as table:``, which records the load
 average before and after it (:func:`load_state`) and marks it ``noisy`` when
 the load that other processes put on the machine exceeded half its cores: a
-noisy table gives figures but no verdict. ``table.add_timed(sizes, timings,
+noisy table gives figures but no verdict. The file's ``load`` summarises them:
+the highest load of other processes over the run and the noisy tables. (A raw
+load average read at the end would count the benchmark's own threads.)
+``table.add_timed(sizes, timings,
 ratios=[(a, b), ...])`` adds one configuration (a "group"): the times of every
 subject, the ratios asked for, the timer's warnings. Each subject is described
 by what identifies it across tables (``{"module": ..., "backend": ...}``);
@@ -81,8 +84,14 @@ MIN_PAIRS = 7
 MIN_RUN_TIME = 0.2
 SMALL_MIN_RUN_TIME = 0.02
 #: At most this long, before each table of a full-size run, the recorder waits
-#: for other processes' load to fall to half the cores (``--settle``).
+#: for other processes' load to fall (``--settle``).
 SETTLE_SECONDS = 90.0
+#: The share of the cores that other processes' load must fall to before a
+#: table starts: half the margin that marks a table noisy, so that a table
+#: starts well clear of the line rather than on it.
+SETTLE_TO = 0.25
+#: Above this share of the cores, other processes' load marks a table noisy.
+NOISY_ABOVE = 0.5
 #: The step the module and layer benchmarks time, named in each subject.
 STEP = "forward + backward of out.sum()"
 
@@ -232,7 +241,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="before each table, wait at most this long for other processes' load to fall to "
-        f"half the cores (default: {SETTLE_SECONDS:g}, 0 with --small)",
+        f"{SETTLE_TO:g} of the cores (default: {SETTLE_SECONDS:g}, 0 with --small)",
     )
 
 
@@ -313,7 +322,6 @@ def environment() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "cpu_model": _cpu_model(),
         "cpu_count": cores(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
     }
 
 
@@ -345,8 +353,8 @@ class _OwnUse:
 
 
 def wait_for_quiet(own: _OwnUse, limit: float, poll: float = 5.0) -> float:
-    """Waits until the load of other processes is at most half the cores, for
-    at most :obj:`limit` seconds; returns the seconds waited.
+    """Waits until the load of other processes is at most :data:`SETTLE_TO` of
+    the cores, for at most :obj:`limit` seconds; returns the seconds waited.
 
     The 1-minute load average decays over about a minute, so a benchmark
     started right after another (or after a build, or a test run) reads the
@@ -358,7 +366,7 @@ def wait_for_quiet(own: _OwnUse, limit: float, poll: float = 5.0) -> float:
     while True:
         others = load_state(own)["others"]
         waited = time.monotonic() - start
-        if others is None or others <= cores() / 2 or waited >= limit:
+        if others is None or others <= cores() * SETTLE_TO or waited >= limit:
             return waited
         time.sleep(min(poll, limit - waited))
 
@@ -580,7 +588,7 @@ class Recorder:
         record.update(
             load_after=after,
             seconds=round(time.perf_counter() - started, 1),
-            noisy=bool(others) and max(others) > record["cpu_count"] / 2,
+            noisy=bool(others) and max(others) > record["cpu_count"] * NOISY_ABOVE,
         )
         print_load(name, record)
 
@@ -594,6 +602,29 @@ class Recorder:
             sys.exit(128 + signum)
 
         signal.signal(signal.SIGTERM, handler)
+
+    def _load_summary(self) -> dict[str, Any]:
+        """The run's load in one place, so that a reader need not open every table.
+
+        A raw load average read as the run ends counts this benchmark's own
+        threads (2 on a 2-core machine reads as "busy"), so the summary gives
+        the load of other processes, before and after every table, and the raw
+        averages only next to this process's own share of them.
+        """
+        records = list(self.tables.values())
+        others = [
+            r[when]["others"]
+            for r in records
+            for when in ("load_before", "load_after")
+            if r.get(when, {}).get("others") is not None
+        ]
+        return {
+            "others_max": round(max(others), 2) if others else None,
+            "noisy_above": NOISY_ABOVE,
+            "noisy_tables": [name for name, r in self.tables.items() if r.get("noisy")],
+            "at_first_table": records[0]["load_before"] if records else None,
+            "at_end": load_state(self.own),
+        }
 
     def write(self, path: str | None, interrupted: bool = False) -> None:
         self._close()
@@ -609,6 +640,7 @@ class Recorder:
                 **self.timing,
             },
             "environment": environment(),
+            "load": self._load_summary(),
             "wall_seconds": round(time.perf_counter() - self.start, 1),
             "interrupted": interrupted,
             "tables": self.tables,

@@ -94,6 +94,10 @@ def main() -> None:
             logits = model(x[:, :num_numeric], x[:, num_numeric:].long()).squeeze(-1)
         accuracy = float(((logits > 0).long().cpu() == dataset.y[test]).float().mean())
         print(f"test accuracy: {accuracy:.3f} on {len(test)} rows, {world_size} process(es)")
+    if is_distributed():
+        # Rank 0 evaluates alone: the others wait for it, so that no rank
+        # tears the group down while another is still in it.
+        dist.barrier()
     cleanup_distributed()
 
 

@@ -16,15 +16,22 @@ loss) for classification, RMSE in the target's units (and R²) for
 regression. Differences between two configurations are paired by seed, with
 a Student-t 95% interval (``pyg_tabular.run_result.paired_difference``).
 
-Phases. First ``default`` (the estimators as shipped) and each lever of
-:data:`LEVERS` alone on top of it. Then ``combined``: every lever whose mean
-relative gain over the tables is positive and that loses on no table (a
-paired interval below zero), together. A lever that does not apply to a task
+Phases. First ``default`` (the estimators' defaults before the ablation,
+:data:`BASELINE`) and each lever of :data:`LEVERS` alone on top of it. Then
+``combined``: every lever whose mean relative gain over the tables is
+positive and that loses on no table (a paired interval below zero),
+together. A lever that does not apply to a task
 (label smoothing on a regression table) is not fitted there.
 
     python scripts/ablate_defaults.py --out docs/results/ablation --jobs 2
     python scripts/ablate_defaults.py --datasets wine,diabetes --seeds 2 \\
         --epochs 2 --time-budget 10 --out runs/ablation-smoke       # smoke run
+    python scripts/ablate_defaults.py --datasets breast_cancer,wine,diabetes,digits \\
+        --levers "" --combination docs/results/ablation/summary.json --out runs/others
+
+The last form checks a combination chosen on the four tables on other ones:
+``--combination`` fits the combination of an earlier run's ``summary.json``
+beside ``default`` and HistGradientBoosting instead of choosing one.
 
 Writes ``fits.csv`` (one row per fit, appended as each ends, so an
 interrupted run keeps its fits and ``--resume`` skips them), ``settings.json``
@@ -62,6 +69,19 @@ LEVERS: dict[str, dict[str, Any]] = {
     "tree-bins": {"binning": "tree"},
     "dropout": {"dropout": 0.1},
 }
+#: The defaults this ablation started from, written out: every fit starts
+#: from them, so that ``default`` keeps meaning the same estimator once the
+#: combination the ablation picked has become the shipped default.
+BASELINE: dict[str, Any] = {
+    "ensemble_size": 1,
+    "lr_schedule": None,
+    "epochs": 100,
+    "ema_decay": None,
+    "label_smoothing": 0.0,
+    "scaling": "standard",
+    "binning": "quantile",
+    "dropout": 0.0,
+}
 #: Options that only classification has; a regression table leaves them out.
 CLASSIFICATION_ONLY = ("label_smoothing",)
 DEFAULT, COMBINED, HGB = "default", "combined", "hgb"
@@ -74,6 +94,8 @@ RULE = (
     "a lever joins the combination when its relative gain over the default, averaged over "
     "the tables, is positive and no table shows a loss whose paired 95% interval excludes zero"
 )
+#: The rule when ``--combination`` gives the combination.
+GIVEN_RULE = "the combination was chosen on other tables (--combination) and is only checked here"
 FIELDS = [
     "dataset",
     "config",
@@ -178,7 +200,8 @@ def fit_estimator(
 
     split = split_of(dataset, seed, settings["max_rows"])
     kind = split["kind"]
-    params = {**SHARED, **options, "random_state": seed}
+    baseline = options_for(BASELINE, kind) or {}
+    params = {**SHARED, **baseline, **options, "random_state": seed}
     params["categorical_features"] = split["categorical"] or None
     if settings["epochs"] is not None:
         params["epochs"] = min(int(params.get("epochs", settings["epochs"])), settings["epochs"])
@@ -344,11 +367,16 @@ def _paired(rows: list[dict[str, Any]], a: str, b: str, metric: str) -> dict[str
     }
 
 
-def summarize(rows: list[dict[str, Any]], levers: Iterable[str]) -> dict[str, Any]:
+def summarize(
+    rows: list[dict[str, Any]],
+    levers: Iterable[str],
+    given: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     r"""Per table and configuration: the metric over seeds, paired differences
     from ``default`` and ``hgb``, epochs and stop reasons; per lever: its mean
     relative gain over the tables, the tables it loses on, and whether it
-    joins the combination (:data:`RULE`)."""
+    joins the combination (:data:`RULE`). A :obj:`given` combination (the
+    ``combined`` entry of an earlier summary) is kept instead of choosing one."""
     datasets: dict[str, Any] = {}
     for dataset in dict.fromkeys(r["dataset"] for r in rows):
         mine = [r for r in rows if r["dataset"] == dataset]
@@ -402,18 +430,21 @@ def summarize(rows: list[dict[str, Any]], levers: Iterable[str]) -> dict[str, An
             "loses_on": losses,
             "chosen": gain is not None and gain > 0 and not losses,
         }
-    combination = {}
+    combination: dict[str, Any] = {}
     for lever, entry in chosen.items():
         if entry["chosen"]:
             combination.update(LEVERS[lever])
+    combined = {
+        "levers": [lever for lever, entry in chosen.items() if entry["chosen"]],
+        "options": combination,
+    }
+    if given is not None:
+        combined = {"levers": list(given["levers"]), "options": dict(given["options"])}
     return {
         "datasets": datasets,
         "levers": chosen,
-        "combined": {
-            "levers": [lever for lever, entry in chosen.items() if entry["chosen"]],
-            "options": combination,
-        },
-        "rule": RULE,
+        "combined": combined,
+        "rule": RULE if given is None else GIVEN_RULE,
     }
 
 
@@ -474,6 +505,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=1, help="fits side by side")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--resume", action="store_true", help="skip fits already in fits.csv")
+    parser.add_argument(
+        "--combination",
+        type=Path,
+        default=None,
+        metavar="SUMMARY",
+        help="fit the combination of an earlier ablation's summary.json instead of choosing "
+        "one from these tables (checks the defaults chosen on some tables on others)",
+    )
     args = parser.parse_args(argv)
     levers = args.levers.split(",") if args.levers else []
     unknown = [lever for lever in levers if lever not in LEVERS]
@@ -484,6 +523,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1 or args.threads < 1:
         parser.error(f"--jobs and --threads must be positive (got {args.jobs}, {args.threads})")
     datasets = args.datasets.split(",")
+    given = None
+    if args.combination is not None:
+        if not args.combination.is_file():
+            parser.error(f"--combination: no summary.json at {str(args.combination)!r}")
+        given = json.loads(args.combination.read_text())["combined"]
+        if not given["options"]:
+            parser.error(f"--combination: {str(args.combination)!r} chose no lever")
     torch.set_num_threads(args.threads)
 
     from pyg_tabular.estimators import FeatureGraphClassifier
@@ -516,14 +562,14 @@ def main(argv: list[str] | None = None) -> int:
         first = {DEFAULT: {}, HGB: {}, **{lever: LEVERS[lever] for lever in levers}}
         jobs = _pending(rows, first, datasets, args.seeds, settings)
         failed = run_jobs(jobs, finished, processes=args.jobs, threads=args.threads)
-        summary = summarize([r for r in rows if r["dataset"] in datasets], levers)
+        summary = summarize([r for r in rows if r["dataset"] in datasets], levers, given)
         combined = summary["combined"]["options"]
         if failed:
             print(f"{failed} fit(s) failed; rerun with --resume before the combination is chosen")
         elif combined:
             jobs = _pending(rows, {COMBINED: combined}, datasets, args.seeds, settings)
             failed = run_jobs(jobs, finished, processes=args.jobs, threads=args.threads)
-            summary = summarize([r for r in rows if r["dataset"] in datasets], levers)
+            summary = summarize([r for r in rows if r["dataset"] in datasets], levers, given)
         else:
             print("no lever helped: there is no combination to fit")
 
@@ -537,6 +583,8 @@ def main(argv: list[str] | None = None) -> int:
                 + " ".join(a for a in (sys.argv[1:] if argv is None else argv) if a != "--resume"),
                 "datasets": datasets,
                 "levers": {lever: LEVERS[lever] for lever in levers},
+                "baseline": BASELINE,
+                "combination_from": None if given is None else given["levers"],
                 "seeds": args.seeds,
                 "split": "80/20 train/test split (stratified by class for classification)",
                 **settings,

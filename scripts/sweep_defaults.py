@@ -1,4 +1,6 @@
-"""The sweep that chooses the estimators' defaults.
+"""The sweep that chose the estimators' architecture (block, numeric
+embedding, dropout); the regularisation levers on top of it are chosen by
+``scripts/ablate_defaults.py``.
 
 Fits FeatureGraphClassifier / FeatureGraphRegressor with each candidate
 configuration on each named dataset (the same seeded 70/15/15 split as
@@ -8,8 +10,6 @@ their mean rank over the datasets. There is no per-dataset tuning: one
 configuration must serve every table.
 
     python scripts/sweep_defaults.py --out docs/results/sweep
-    python scripts/sweep_defaults.py --configs default --time-budget 600 \\
-        --datasets california,adult --out docs/results/estimator_defaults
 
 Writes ``sweep.csv`` (one row per fit, appended as each ends, so an
 interrupted sweep keeps its fits and ``--resume`` skips them) and

@@ -176,17 +176,69 @@ def test_the_estimators_defaults_are_the_shipped_ablations_combination():
     if shipped.is_file():
         chosen = json.loads(shipped.read_text())["combined"]["options"]
     else:
-        # Until the ablation has run, every lever stays at its off value.
+        # Until the ablation has run, the defaults are the baseline it starts from.
         chosen = {}
+    expected = {**ablation.BASELINE, **chosen}
+    names = set(ablation.BASELINE).union(*ablation.LEVERS.values())
     for estimator in (FeatureGraphClassifier(), FeatureGraphRegressor()):
         params = estimator.get_params()
         # label_smoothing=None is the task's default: what the fit uses.
         params["label_smoothing"] = estimator._label_smoothing()
-        for lever, options in ablation.LEVERS.items():
-            for name, value in options.items():
-                if name == "label_smoothing" and estimator._task_kind == "regressor":
-                    assert params[name] == 0.0  # classification only
-                elif name in chosen:
-                    assert params[name] == chosen[name], (lever, name)
-                else:
-                    assert params[name] != value, f"{lever}: {name}={value!r} is a default"
+        for name in sorted(names):
+            if name == "label_smoothing" and estimator._task_kind == "regressor":
+                assert params[name] == 0.0  # classification only
+            else:
+                assert params[name] == expected[name], name
+
+
+@pytest.mark.slow
+def test_a_combination_chosen_elsewhere_is_fitted_as_given(tmp_path):
+    earlier = tmp_path / "summary.json"
+    combination = {"levers": ["smoothing", "robust"], "options": ablation.LEVERS["robust"]}
+    combination["options"] = {**ablation.LEVERS["smoothing"], **ablation.LEVERS["robust"]}
+    earlier.write_text(json.dumps({"combined": combination}))
+    out = tmp_path / "others"
+    arguments = ["--datasets", "breast_cancer,diabetes", "--levers", "", "--seeds", "2"]
+    arguments += ["--epochs", "1", "--time-budget", "5", "--combination", str(earlier)]
+    assert ablation.main([*arguments, "--out", str(out)]) == 0
+    with open(out / "fits.csv", newline="") as handle:
+        fits = {
+            (r["dataset"], r["config"]): json.loads(r["options"]) for r in csv.DictReader(handle)
+        }
+    assert fits[("breast_cancer", "combined")] == combination["options"]
+    # Label smoothing does not apply to regression: the rest of it is fitted.
+    assert fits[("diabetes", "combined")] == ablation.LEVERS["robust"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["combined"] == combination and summary["rule"] == ablation.GIVEN_RULE
+    assert json.loads((out / "settings.json").read_text())["combination_from"] == [
+        "smoothing",
+        "robust",
+    ]
+    empty = tmp_path / "none.json"
+    empty.write_text(json.dumps({"combined": {"levers": [], "options": {}}}))
+    with pytest.raises(SystemExit):
+        ablation.main([*arguments[:-1], str(empty), "--out", str(tmp_path / "x")])
+
+
+def test_every_fit_starts_from_the_baseline_not_from_the_shipped_defaults(monkeypatch):
+    from pyg_tabular import estimators
+
+    seen = {}
+
+    class Spy(estimators.FeatureGraphRegressor):
+        def fit(self, x, y):
+            seen.update(self.get_params())
+            raise RuntimeError("stop")
+
+    monkeypatch.setattr(estimators, "FeatureGraphRegressor", Spy)
+    with pytest.raises(RuntimeError, match="stop"):
+        ablation.fit_estimator("diabetes", "ema", ablation.LEVERS["ema"], 0, _SETTINGS)
+    baseline = ablation.options_for(ablation.BASELINE, "regression")
+    assert {k: seen[k] for k in baseline if k != "ema_decay"} == {
+        k: v for k, v in baseline.items() if k != "ema_decay"
+    }
+    assert seen["ema_decay"] == ablation.LEVERS["ema"]["ema_decay"]
+    assert seen["label_smoothing"] is None  # not a regression option
+
+
+_SETTINGS = {"epochs": None, "time_budget": None, "max_rows": None, "validation_fraction": 0.15}

@@ -1,8 +1,9 @@
 """Regions over the experiments: the folders ``pyg-tabular compare --out`` writes
 (``docs/results/experiments/<dataset>/``), the defaults sweep
-(``docs/results/sweep/``), the estimators' default fits
-(``docs/results/estimator_defaults/``), the ablation of their levers
-(``docs/results/ablation/``) and the published numbers
+(``docs/results/sweep/``), the ablation of the estimators' levers, whose
+chosen configuration's fits are also the defaults' figures
+(``docs/results/ablation/``), that combination checked on other tables
+(``docs/results/ablation_others/``) and the published numbers
 (``docs/results/published.json``), with the README's and the guides' regions
 that quote them."""
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -296,7 +298,6 @@ PYG_CONVS = ("gatconv", "gatv2conv", "transformerconv")
 #: The strongest deep peers, compared at equal wall-clock budget.
 DEEP_PEERS = ("ft-transformer", "tabm")
 SWEEP = "sweep"
-ESTIMATOR_DEFAULTS = "estimator_defaults"
 
 
 def _config(results: Path, name: str, folder: str = EXPERIMENTS) -> dict[str, Any]:
@@ -409,23 +410,22 @@ def _read_csv(results: Path, relative: str) -> list[dict[str, str]]:
 
 
 def _estimator_target_rows(results: Path) -> list[list[str]]:
-    fits = _read_csv(results, f"{ESTIMATOR_DEFAULTS}/sweep.csv")
-    settings = load_json(results, f"{ESTIMATOR_DEFAULTS}/settings.json")
+    shipped = Shipped(results)
     rows = []
     for name, metric, limit in (("california", "rmse", 0.47), ("adult", "accuracy", 0.865)):
-        values = [float(r["value"]) for r in fits if r["dataset"] == name]
-        if not values:
+        fits = shipped.fits(name)
+        if not fits:
             rows.append([f"default estimator on {name}", "not run", "not measured"])
             continue
-        mean = sum(values) / len(values)
-        seconds = max(float(r["fit_seconds"]) for r in fits if r["dataset"] == name)
+        mean = statistics.fmean(float(r["value"]) for r in fits)
+        seconds = max(float(r["seconds"]) for r in fits)
         met = mean <= limit if metric == "rmse" else mean >= limit
         sign = "≤" if metric == "rmse" else "≥"
         rows.append(
             [
                 f"default estimator on {name}: {metric} {sign} {limit}",
-                f"{mean:.4f} over {len(values)} seed(s), longest fit {seconds:.0f} s "
-                f"(time budget {settings['time_budget']:g} s)",
+                f"{mean:.4f} over {len(fits)} seed(s), longest fit {seconds:.0f} s "
+                f"({shipped.threads_text})",
                 verdict(met),
             ]
         )
@@ -463,21 +463,68 @@ def exp_sweep(results: Path) -> str:
 
 @region("exp-estimator-defaults")
 def exp_estimator_defaults(results: Path) -> str:
-    fits = _read_csv(results, f"{ESTIMATOR_DEFAULTS}/sweep.csv")
-    settings = load_json(results, f"{ESTIMATOR_DEFAULTS}/settings.json")
+    shipped = Shipped(results)
     body = [
-        [r["dataset"], r["seed"], r["metric"], r["value"][:6], r["fit_seconds"], r["epochs"]]
-        for r in fits
+        [
+            r["dataset"],
+            r["seed"],
+            r["metric"],
+            r["value"][:6],
+            r["seconds"],
+            r["epochs"],
+            r["best_epoch"],
+            STOPPED_BY.get(r["stop_reason"], r["stop_reason"]),
+        ]
+        for r in shipped.fits()
     ]
+    header = ["dataset", "seed", "metric", "test value", "fit s", "epochs", "best epoch"]
     return (
-        markdown_table(["dataset", "seed", "metric", "test value", "fit s", "epochs"], body)
-        + f"\n\nCommand: `{settings['command']}` (time budget {settings['time_budget']:g} s "
-        f"per fit, {settings['threads']} thread(s))."
+        markdown_table([*header, "stopped by"], body)
+        + f"\n\nThese are the fits of the ablation's `{shipped.config}` configuration "
+        f"({shipped.described}), which the estimators ship as their defaults (a test checks "
+        f"that they agree): {shipped.threads_text}. Command: `{shipped.settings['command']}`."
     )
+
+
+#: How a fit's stop reason reads in a table.
+STOPPED_BY = {"early_stopping": "patience", "time_budget": "time", "max_epochs": "epochs"}
 
 
 #: The ablation's folder under docs/results (scripts/ablate_defaults.py --out).
 ABLATION = "ablation"
+
+
+class Shipped:
+    """The estimators' defaults as the ablation measured them: its ``combined``
+    configuration, or ``default`` when it chose no lever."""
+
+    def __init__(self, results: Path) -> None:
+        self.summary = load_json(results, f"{ABLATION}/summary.json")
+        self.settings = load_json(results, f"{ABLATION}/settings.json")
+        self.rows = _read_csv(results, f"{ABLATION}/fits.csv")
+        levers = self.summary["combined"]["levers"]
+        self.config = "combined" if levers else "default"
+        self.described = (
+            "the defaults before the ablation with " + ", ".join(levers)
+            if levers
+            else "the defaults before the ablation: no lever helped"
+        )
+        seeds, budget = self.settings["seeds"], self.settings.get("time_budget")
+        threads = self.settings["threads"]
+        self.threads_text = (
+            f"{seeds} seeds, an 80/20 split per seed, "
+            f"{threads} CPU thread{'s' if threads != 1 else ''} per fit"
+            + (f", time budget {budget:g} s" if budget else "")
+        )
+
+    def fits(self, dataset: str | None = None) -> list[dict[str, str]]:
+        return [
+            r for r in self.rows if r["config"] == self.config and dataset in (None, r["dataset"])
+        ]
+
+
+#: The same script's check of that combination on other tables (``--combination``).
+ABLATION_OTHERS = "ablation_others"
 
 
 @region("exp-ablation")
@@ -485,13 +532,28 @@ def exp_ablation(results: Path) -> str:
     """The ablation of the estimators' defaults: each lever against the
     default and the combination against HistGradientBoosting, paired by seed
     (``scripts/ablate_defaults.py``'s ``summary.json`` and ``settings.json``)."""
-    if not (results / ABLATION / "summary.json").is_file():
+    return _ablation(results, ABLATION, "--out docs/results/ablation --jobs 2")
+
+
+@region("exp-ablation-others")
+def exp_ablation_others(results: Path) -> str:
+    """The combination the ablation chose, checked on tables it was not chosen on."""
+    return _ablation(
+        results,
+        ABLATION_OTHERS,
+        "--datasets breast_cancer,wine,diabetes,digits --levers '' --combination "
+        "docs/results/ablation/summary.json --out docs/results/ablation_others --jobs 2",
+    )
+
+
+def _ablation(results: Path, folder: str, arguments: str) -> str:
+    if not (results / folder / "summary.json").is_file():
         return (
-            "The ablation has not been run yet: `python scripts/ablate_defaults.py --out "
-            "docs/results/ablation --jobs 2` writes the results this section is rendered from."
+            f"Not run yet: `python scripts/ablate_defaults.py {arguments}` writes the results "
+            "this section is rendered from."
         )
-    summary = load_json(results, f"{ABLATION}/summary.json")
-    settings = load_json(results, f"{ABLATION}/settings.json")
+    summary = load_json(results, f"{folder}/summary.json")
+    settings = load_json(results, f"{folder}/settings.json")
     datasets = summary["datasets"]
 
     def interval(d: dict[str, Any] | None) -> str:
@@ -514,7 +576,11 @@ def exp_ablation(results: Path) -> str:
         described = ", ".join(f"{k}={v!r}" for k, v in options.items())
         if config == "hgb":
             described = "HistGradientBoosting"
-        row = [f"**{config}**" if lever and lever["chosen"] else config, described or "as shipped"]
+        if config == "default":
+            described = "the defaults before the ablation: " + ", ".join(
+                f"{k}={v!r}" for k, v in settings.get("baseline", {}).items()
+            )
+        row = [f"**{config}**" if lever and lever["chosen"] else config, described]
         for entry in datasets.values():
             stats = entry["configs"].get(config)
             if stats is None:
@@ -565,8 +631,15 @@ def exp_ablation(results: Path) -> str:
         + f"{settings['threads']} thread(s) per fit. Each difference is the configuration "
         "minus the default (in the first table) or minus hgb (in the second), paired by seed, "
         "with its Student-t 95% interval; RMSE is in the target's units (lower is better), "
-        f"accuracy higher is better. Rule: {summary['rule']}; it chose "
-        f"{', '.join(chosen) if chosen else 'no lever'} (in bold). Epochs run (and why "
+        "accuracy higher is better. "
+        + (
+            f"Rule: {summary['rule']}; it chose {', '.join(chosen) if chosen else 'no lever'} "
+            "(in bold)."
+            if settings.get("combination_from") is None
+            else f"The combination ({', '.join(chosen)}) is the one the ablation chose on its "
+            "own tables: these tables only check it."
+        )
+        + " Epochs run (and why "
         f"training stopped): default: {epochs_of('default')}"
         + (f"; combined: {epochs_of('combined')}" if epochs_of("combined") else "")
         + f". Command: `{settings['command']}`."
@@ -643,23 +716,30 @@ def readme_compare_default(results: Path) -> str:
 
 @region("guide-estimator-numbers")
 def guide_estimator_numbers(results: Path) -> str:
-    fits = _read_csv(results, f"{ESTIMATOR_DEFAULTS}/sweep.csv")
-    settings = load_json(results, f"{ESTIMATOR_DEFAULTS}/settings.json")
-    found = {d.name: d for d in datasets(results)}
+    shipped = Shipped(results)
     body = []
-    for name in dict.fromkeys(r["dataset"] for r in fits):
-        mine = [r for r in fits if r["dataset"] == name]
-        metric = mine[0]["metric"]
-        mean = sum(float(r["value"]) for r in mine) / len(mine)
-        seconds = max(float(r["fit_seconds"]) for r in mine)
-        d = found.get(name)
-        hgb = d.model("hgb") if d else None
-        body.append([name, metric, f"{mean:.4f}", f"{seconds:.0f}", hgb[metric] if hgb else "–"])
+    for name, entry in shipped.summary["datasets"].items():
+        ours, hgb = entry["configs"].get(shipped.config), entry["configs"].get("hgb")
+        if ours is None:
+            continue
+        cells = [name, entry["metric"], f"{ours['mean']:.4f} ± {ours['std']:.4f}"]
+        cells.append(f"{max(ours['seconds']):.0f}")
+        if hgb is None or ours["vs_hgb"] is None:
+            cells += ["–", "–"]
+        else:
+            d = ours["vs_hgb"]
+            better = d["mean"] > 0 if entry["higher_is_better"] else d["mean"] < 0
+            words = ("beats" if better else "loses to") if d["excludes_zero"] else "ties with"
+            cells += [
+                f"{hgb['mean']:.4f} ± {hgb['std']:.4f}",
+                f"{words} ({d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}])",
+            ]
+        body.append(cells)
+    header = ["dataset", "metric", "default estimator", "longest fit s", "hgb", "against hgb"]
     return (
-        "The estimators with their defaults on full tables (time budget "
-        f"{settings['time_budget']:g} s per fit, {settings['threads']} CPU thread), beside "
-        "gradient-boosted trees on the same split (see {doc}`/experiments`):\n\n"
-        + markdown_table(["dataset", "metric", "default estimator", "fit s", "hgb"], body)
+        f"The estimators with their defaults on full tables ({shipped.threads_text}), beside "
+        "gradient-boosted trees (hgb) on the same splits; the difference is paired by seed, "
+        "with its 95% interval (see {doc}`/experiments`):\n\n" + markdown_table(header, body)
     )
 
 
