@@ -194,8 +194,8 @@ def test_the_estimators_defaults_are_the_shipped_ablations_combination():
 @pytest.mark.slow
 def test_a_combination_chosen_elsewhere_is_fitted_as_given(tmp_path):
     earlier = tmp_path / "summary.json"
-    combination = {"levers": ["smoothing", "robust"], "options": ablation.LEVERS["robust"]}
-    combination["options"] = {**ablation.LEVERS["smoothing"], **ablation.LEVERS["robust"]}
+    options = {**ablation.LEVERS["smoothing"], **ablation.LEVERS["robust"]}
+    combination = {"levers": ["smoothing", "robust"], "options": options}
     earlier.write_text(json.dumps({"combined": combination}))
     out = tmp_path / "others"
     arguments = ["--datasets", "breast_cancer,diabetes", "--levers", "", "--seeds", "2"]
