@@ -46,6 +46,7 @@ import torch
 from _results import (
     STEP,
     Recorder,
+    Timings,
     add_arguments,
     fmt_ms,
     fmt_ratio,
@@ -172,8 +173,15 @@ def run_table(
     points: list[tuple[int, int]],
     args: argparse.Namespace,
     recorder: Recorder,
+    measured: dict[tuple[str, int, int], tuple[str, Timings, dict[str, Any]]],
 ) -> None:
-    """Every path at each (features, rows) point, interleaved; ratios to dense-whole."""
+    """Every path at each (features, rows) point, interleaved; ratios to dense-whole.
+
+    A point that an earlier table already measured (the F and B sweeps share
+    one) is taken from :obj:`measured`, not timed again, and its group names
+    the table it comes from: two timings of one configuration minutes apart
+    drift further than the rounds of one timing spread, and would show the
+    same point twice with two figures."""
     subjects = {
         path: {"module": TITLES[module], "impl": IMPLS[path], "step": STEP} for path in PATHS
     }
@@ -186,17 +194,25 @@ def run_table(
                 estimate = plans[path]["attention_bytes"]
                 if path == "sparse" and estimate > SPARSE_BUDGET:
                     skipped[path] = {"reason": "memory_budget", "estimated_gib": estimate / 2**30}
-                    continue
-                steps[path] = make_step(module, path, num_features, rows)
-            timings = interleaved(steps, **args.timing)
-            steps.clear()
-            memory = {}
-            if not args.no_memory:
-                memory = {
-                    path: measure_memory(module, path, num_features, rows, args.threads)
-                    for path in PATHS
-                    if path not in skipped
-                }
+            key = (module, num_features, rows)
+            source = {}
+            if key in measured:
+                source_table, timings, memory = measured[key]
+                source = {"measured_in": source_table}
+            else:
+                for path in PATHS:
+                    if path not in skipped:
+                        steps[path] = make_step(module, path, num_features, rows)
+                timings = interleaved(steps, **args.timing)
+                steps.clear()
+                memory = {}
+                if not args.no_memory:
+                    memory = {
+                        path: measure_memory(module, path, num_features, rows, args.threads)
+                        for path in PATHS
+                        if path not in skipped
+                    }
+                measured[key] = (name, timings, memory)
             group = table.add_timed(
                 sizes_of(module, num_features, rows),
                 timings,
@@ -204,6 +220,7 @@ def run_table(
                 plans={p: plans[p]["path"] if p != "dense-whole" else "dense" for p in PATHS},
                 **({"memory": memory} if memory else {}),
                 **({"skipped": skipped} if skipped else {}),
+                **source,
             )
             for path in PATHS:
                 head = [module, str(num_features), str(rows), path, group["plans"][path]]
@@ -260,9 +277,12 @@ def main() -> None:
     )
     recorder.keep_on_terminate(args.results)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.pairs} interleaved pairs")
+    measured: dict[tuple[str, int, int], tuple[str, Timings, dict[str, Any]]] = {}
     for module in MODULES:
-        run_table(f"{module}_f", module, [(f, fixed_rows) for f in features], args, recorder)
-        run_table(f"{module}_b", module, [(fixed_features, b) for b in rows], args, recorder)
+        by_features = [(f, fixed_rows) for f in features]
+        run_table(f"{module}_f", module, by_features, args, recorder, measured)
+        by_rows = [(fixed_features, b) for b in rows]
+        run_table(f"{module}_b", module, by_rows, args, recorder, measured)
     recorder.write(args.results)
 
 

@@ -149,6 +149,23 @@ def paired_difference(
     return PairedDifference(a, b, metric, mean, float(low), float(high), len(seeds), confidence)
 
 
+def outcome(mean: float, excludes_zero: bool, mode: str) -> str:
+    r"""The words of a paired comparison ``a - b`` with this :obj:`mean`:
+    ``"beats"`` or ``"loses to"`` (by the sign of :obj:`mean` and ``mode``,
+    ``"min"`` or ``"max"``: which direction is better) only when its interval
+    :obj:`excludes_zero`, otherwise ``"ties with"``.
+
+    Raises:
+        ValueError: When :obj:`mode` is neither ``"min"`` nor ``"max"``.
+    """
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode must be 'min' or 'max' (got {mode!r})")
+    if not excludes_zero:
+        return "ties with"
+    better = mean > 0.0 if mode == "max" else mean < 0.0
+    return "beats" if better else "loses to"
+
+
 def verdict(
     results: Sequence[RunResult], a: str, b: str, metric: str, mode: str
 ) -> tuple[str, PairedDifference]:
@@ -162,12 +179,7 @@ def verdict(
     runs mostly stopped on a budget, since longer runs might change the order.
     """
     difference = paired_difference(results, a, b, metric)
-    better = difference.mean > 0.0 if mode == "max" else difference.mean < 0.0
-    if difference.excludes_zero:
-        words = "beats" if better else "loses to"
-    else:
-        words = "ties with"
-    sentence = f"{a} {words} {b}"
+    sentence = f"{a} {outcome(difference.mean, difference.excludes_zero, mode)} {b}"
     open_runs = [m for m in (a, b) if unconverged(results, m)]
     if open_runs:
         sentence = f"at equal budget, {sentence} ({', '.join(open_runs)} unconverged)"
@@ -179,6 +191,7 @@ __all__ = [
     "STOP_REASONS",
     "PairedDifference",
     "RunResult",
+    "outcome",
     "paired_difference",
     "unconverged",
     "verdict",

@@ -293,27 +293,37 @@ def run_jobs(
     *,
     processes: int,
     threads: int,
+    work: Callable[[tuple[Any, ...]], dict[str, Any]] = _job,
 ) -> int:
-    r"""Runs :obj:`jobs`, :obj:`processes` at a time (fresh processes with
+    r"""Runs :obj:`jobs` (``(dataset, config, options, seed, settings)``)
+    through :obj:`work`, :obj:`processes` at a time (fresh processes with
     :obj:`threads` torch threads each; in this process when one), calling
-    :obj:`finished` with each row as it ends. Returns the number that failed."""
+    :obj:`finished` with each row as it ends. Returns the number that failed.
+    :obj:`work` must be a module-level function, which a fresh process can
+    import."""
     failed = 0
     if processes == 1:
         for job in jobs:
             try:
-                finished(_job(job))
+                finished(work(job))
             except Exception as error:  # one failed fit must not stop the rest
                 failed += 1
                 _report(job, error)
         return failed
     import multiprocessing
+    import signal
+    import threading
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(
         processes, mp_context=context, initializer=_init_worker, initargs=(threads,)
     )
-    futures = {pool.submit(_job, job): job for job in jobs}
+    futures = {pool.submit(work, job): job for job in jobs}
+    # A plain `kill` must end the workers as well: left alone, they would
+    # finish their fits unseen and load the machine under the next run.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if main_thread else None
     try:
         for future in as_completed(futures):
             job = futures[future]
@@ -329,8 +339,15 @@ def run_jobs(
         for child in multiprocessing.active_children():
             child.terminate()
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     pool.shutdown()
     return failed
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 # --------------------------------------------------------------------------- #
@@ -338,7 +355,9 @@ def run_jobs(
 # --------------------------------------------------------------------------- #
 
 
-def _paired(rows: list[dict[str, Any]], a: str, b: str, metric: str) -> dict[str, Any] | None:
+def paired_rows(rows: list[dict[str, Any]], a: str, b: str, metric: str) -> dict[str, Any] | None:
+    r"""The paired difference ``a - b`` over the seeds of :obj:`rows` (fits.csv
+    rows) as a dict, or :obj:`None` when the two share no seed."""
     from pyg_tabular.run_result import RunResult, paired_difference
 
     runs = [
@@ -400,8 +419,10 @@ def summarize(
                 "best_epochs": [int(r["best_epoch"]) for r in fits],
                 "stops": stops,
                 "seconds": [float(r["seconds"]) for r in fits],
-                "vs_default": None if config == DEFAULT else _paired(mine, config, DEFAULT, metric),
-                "vs_hgb": None if config == HGB else _paired(mine, config, HGB, metric),
+                "vs_default": (
+                    None if config == DEFAULT else paired_rows(mine, config, DEFAULT, metric)
+                ),
+                "vs_hgb": None if config == HGB else paired_rows(mine, config, HGB, metric),
             }
         datasets[dataset] = {
             "metric": metric,

@@ -9,13 +9,16 @@ the training rows), scores the test split, and ranks the configurations by
 their mean rank over the datasets. There is no per-dataset tuning: one
 configuration must serve every table.
 
-    python scripts/sweep_defaults.py --out docs/results/sweep
+    python scripts/sweep_defaults.py --out docs/results/sweep --jobs 2
 
 Writes ``sweep.csv`` (one row per fit, appended as each ends, so an
-interrupted sweep keeps its fits and ``--resume`` skips them) and
-``summary.csv`` (one row per configuration, best first: mean rank over the
-datasets, then the mean distance from each dataset's best in percent, which
-breaks ties; the mean metric per dataset).
+interrupted sweep keeps its fits and ``--resume`` skips them: the metric,
+the epochs run, the best epoch and why the fit stopped) and ``summary.csv``
+(one row per configuration, best first: mean rank over the datasets, then
+the mean distance from each dataset's best in percent, which breaks ties;
+the mean metric per dataset; and, for every configuration after the first,
+its paired difference from the first per dataset with a Student-t 95%
+interval over the seeds, from ``scripts/ablate_defaults.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,10 @@ from typing import Any
 
 import numpy as np
 import torch
+
+# The ablation's job runner and paired differences serve the sweep as well.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablate_defaults import paired_rows, run_jobs  # noqa: E402
 
 #: The candidates; what a candidate leaves out is the estimators' default
 #: (the "feature-gat" layer, 32 channels, 2 layers, 4 heads, AdamW at 1e-3,
@@ -65,25 +72,41 @@ CONFIGS: dict[str, dict[str, Any]] = {
 #: The sweep's own settings; the rest is the candidate's.
 SHARED: dict[str, Any] = {"progress": False}
 
-FIELDS = ["dataset", "config", "seed", "metric", "value", "fit_seconds", "epochs"]
+FIELDS = [
+    "dataset",
+    "config",
+    "seed",
+    "metric",
+    "value",
+    "fit_seconds",
+    "epochs",
+    "best_epoch",
+    "stop_reason",
+]
 
 
-def _fit_and_score(dataset: str, config: str, seed: int, args: argparse.Namespace) -> dict:
+def fit_and_score(job: tuple[str, str, dict[str, Any], int, dict[str, Any]]) -> dict:
+    r"""One candidate fitted on one table and seed, and its test score; a job
+    of :func:`ablate_defaults.run_jobs`."""
     from pyg_tabular.compare import load_task
     from pyg_tabular.estimators import FeatureGraphClassifier, FeatureGraphRegressor
 
-    task = load_task(dataset, seed=seed, max_rows=args.max_rows)
+    dataset, config, options, seed, settings = job
+    task = load_task(dataset, seed=seed, max_rows=settings["max_rows"])
     x = torch.cat([task.train.x, task.val.x]).numpy()
     y = torch.cat([task.train.y, task.val.y]).numpy()
     categorical = list(range(task.num_numeric, x.shape[1]))
     params = {
         **SHARED,
-        **CONFIGS[config],
-        "epochs": args.epochs,
-        "time_budget": args.time_budget,
+        **options,
+        "time_budget": settings["time_budget"],
         "random_state": seed,
         "categorical_features": categorical or None,
     }
+    # Without --epochs, the estimators' own cap: it is also the horizon of
+    # their cosine schedule, so the candidates train as they would ship.
+    if settings["epochs"] is not None:
+        params["epochs"] = settings["epochs"]
     if task.kind == "regression":
         model: Any = FeatureGraphRegressor(**params)
     else:
@@ -107,6 +130,8 @@ def _fit_and_score(dataset: str, config: str, seed: int, args: argparse.Namespac
         "value": f"{value:.6f}",
         "fit_seconds": f"{seconds:.1f}",
         "epochs": model.n_epochs_,
+        "best_epoch": model.best_epoch_,
+        "stop_reason": model.stop_reason_,
     }
 
 
@@ -146,6 +171,17 @@ def summarize(rows: list[dict]) -> list[dict]:
             row[dataset] = "" if value is None else f"{value:.4f}"
         summary.append(row)
     summary.sort(key=lambda r: (float(r["mean_rank"] or "inf"), float(r["mean_gap_pct"] or "inf")))
+    # Whether the order can be told from noise: each later configuration
+    # against the first, paired by seed (the seeds share their splits).
+    first = summary[0]["config"]
+    for row in summary:
+        for dataset in datasets:
+            mine = [r for r in rows if r["dataset"] == dataset]
+            metric = mine[0]["metric"]
+            d = None if row["config"] == first else paired_rows(mine, row["config"], first, metric)
+            row[f"{dataset} vs first"] = (
+                "" if d is None else f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
+            )
     return summary
 
 
@@ -153,19 +189,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", default="california,adult,acs_employment,diamonds")
     parser.add_argument("--configs", default=",".join(c for c in CONFIGS if c != "default"))
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--time-budget", type=float, default=60.0, help="seconds per fit")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="epoch cap (default: the estimators')"
+    )
+    parser.add_argument("--time-budget", type=float, default=300.0, help="seconds per fit")
     parser.add_argument("--max-rows", type=int, default=None, help="subsample (smoke runs)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per fit")
+    parser.add_argument("--jobs", type=int, default=1, help="fits side by side")
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--resume", action="store_true", help="skip fits already in sweep.csv")
     args = parser.parse_args(argv)
+    if args.jobs < 1 or args.threads < 1:
+        parser.error(f"--jobs and --threads must be positive (got {args.jobs}, {args.threads})")
     torch.set_num_threads(args.threads)
     configs = args.configs.split(",")
     unknown = [c for c in configs if c not in CONFIGS]
     if unknown:
         parser.error(f"--configs: unknown {unknown}; choose from {list(CONFIGS)}")
+    per_fit = {"epochs": args.epochs, "time_budget": args.time_budget, "max_rows": args.max_rows}
 
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "sweep.csv"
@@ -176,20 +218,31 @@ def main(argv: list[str] | None = None) -> int:
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
     done = {(r["dataset"], r["config"], int(r["seed"])) for r in rows}
+    jobs = [
+        (dataset, config, CONFIGS[config], seed, per_fit)
+        for dataset in args.datasets.split(",")
+        for seed in range(args.seeds)
+        for config in configs
+        if (dataset, config, seed) not in done
+    ]
     with path.open("a", newline="") as handle:
         writer = csv.DictWriter(handle, FIELDS)
         if not rows:
             writer.writeheader()
-        for dataset in args.datasets.split(","):
-            for seed in range(args.seeds):
-                for config in configs:
-                    if (dataset, config, seed) in done:
-                        continue
-                    row = _fit_and_score(dataset, config, seed, args)
-                    writer.writerow(row)
-                    handle.flush()
-                    rows.append(row)
-                    print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+            handle.flush()
+
+        def finished(row: dict[str, Any]) -> None:
+            writer.writerow(row)
+            handle.flush()
+            rows.append(row)
+            print(", ".join(f"{k}={v}" for k, v in row.items()), flush=True)
+
+        failed = run_jobs(
+            jobs, finished, processes=args.jobs, threads=args.threads, work=fit_and_score
+        )
+    if failed:
+        print(f"{failed} fit(s) failed; rerun with --resume")
+        return 1
 
     import platform
 
@@ -204,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         "time_budget": args.time_budget,
         "max_rows": args.max_rows,
         "threads": args.threads,
+        "jobs": args.jobs,
         "torch": torch.__version__,
         "cpu": platform.processor() or platform.machine(),
     }

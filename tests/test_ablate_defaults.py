@@ -4,7 +4,12 @@ combination, its splits, and a smoke run that resumes."""
 import csv
 import importlib.util
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -242,3 +247,59 @@ def test_every_fit_starts_from_the_baseline_not_from_the_shipped_defaults(monkey
 
 
 _SETTINGS = {"epochs": None, "time_budget": None, "max_rows": None, "validation_fraction": 0.15}
+
+
+#: A run of two jobs side by side whose fits never end; each worker writes
+#: its pid so that the test can look for it after the run is killed.
+_NEVER_ENDING_RUN = """
+import os, sys, time
+sys.path.insert(0, {scripts!r})
+import ablate_defaults
+
+
+def work(job):
+    with open(os.path.join({folder!r}, f"{{os.getpid()}}.pid"), "w"):
+        pass
+    time.sleep(120)
+
+
+if __name__ == "__main__":
+    jobs = [("t", "c", {{}}, seed, {{}}) for seed in range(2)]
+    ablate_defaults.run_jobs(jobs, print, processes=2, threads=1, work=work)
+"""
+
+
+@pytest.mark.slow
+def test_a_killed_run_ends_its_workers(tmp_path):
+    script = tmp_path / "run.py"
+    script.write_text(_NEVER_ENDING_RUN.format(scripts=str(ROOT / "scripts"), folder=str(tmp_path)))
+    run = subprocess.Popen([sys.executable, str(script)])
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(tmp_path.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.stem) for p in tmp_path.glob("*.pid")]
+        assert len(workers) == 2, "the workers never started"
+        run.send_signal(signal.SIGTERM)
+        assert run.wait(timeout=30) == 128 + signal.SIGTERM
+    finally:
+        run.kill()
+    deadline = time.monotonic() + 30
+    alive = workers
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _running(pid)]
+        time.sleep(0.2)
+    assert not alive, f"workers {alive} outlived the killed run"
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A worker that ended but was not reaped yet is a zombie, not a running fit.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False

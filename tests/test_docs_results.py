@@ -783,3 +783,55 @@ def test_exp_ablation_renders_the_ablations_summary(tmp_path):
     assert "it chose ensemble" in caption and "adult 20–22 (early_stopping 3)" in caption
     assert "combined:" not in caption
     assert "Time budget 900 s per fit" in caption and settings["command"] in caption
+
+
+def test_exp_sweep_gives_the_paired_intervals_and_how_every_fit_ended(tmp_path):
+    sweep = _load("scripts/sweep_defaults.py", "sweep_defaults")
+    results = tmp_path / "docs" / "results"
+    rows = []
+    for seed, (first, second) in enumerate([(0.80, 0.78), (0.81, 0.80), (0.82, 0.80)]):
+        for config, value, stop in (
+            ("residual-piecewise", first, "early_stopping"),
+            ("residual-linear", second, "time_budget"),
+        ):
+            rows.append(
+                {
+                    "dataset": "adult",
+                    "config": config,
+                    "seed": str(seed),
+                    "metric": "accuracy",
+                    "value": str(value),
+                    "fit_seconds": "100.0",
+                    "epochs": str(20 + seed),
+                    "best_epoch": "12",
+                    "stop_reason": stop,
+                }
+            )
+    summary = sweep.summarize(rows)
+    folder = results / "sweep"
+    folder.mkdir(parents=True)
+    with (folder / "sweep.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, sweep.FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    with (folder / "summary.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    settings = {
+        "command": "python scripts/sweep_defaults.py --seeds 3 --out docs/results/sweep",
+        "datasets": ["adult"],
+        "configs": {c: sweep.CONFIGS[c] for c in ("residual-piecewise", "residual-linear")},
+        "seeds": 3,
+        "time_budget": 300.0,
+        "threads": 1,
+        "jobs": 2,
+    }
+    (folder / "settings.json").write_text(json.dumps(settings), encoding="utf-8")
+    ranking, _, versus, caption = render.renderer_of("exp-sweep")(results).split("\n\n")
+    assert ranking.splitlines()[2].startswith("| **residual-piecewise** |")
+    # residual-linear is 0.02, 0.01 and 0.02 behind: a t-interval below zero.
+    line = next(x for x in versus.splitlines() if x.startswith("| residual-linear"))
+    assert line == "| residual-linear | -0.0167 [-0.0310, -0.0023] |"
+    assert "adult 20–22, best 12 (patience 3, time 3)" in caption
+    assert "3 seed(s), 300 s per fit, 1 thread(s) per fit, 2 fit(s) side by side" in caption

@@ -63,6 +63,13 @@ def scaling(bench: Bench) -> str:
                 continue
             body += _rows(table, module)
             loads.append(f"{module.upper()}: {table.load_text()}")
+            for g in table.groups:
+                if "measured_in" in g:
+                    sizes = g["sizes"]
+                    loads.append(
+                        f"{module.upper()} at F = {sizes['F']:,}, B = {sizes['B']:,}: the "
+                        f"measurement of the table above ({g['measured_in']}), not timed twice."
+                    )
         if body:
             parts += [f"{title}:", markdown_table(header, body), "\n\n".join(loads)]
     return "\n\n".join(parts)

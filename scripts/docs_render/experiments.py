@@ -13,6 +13,7 @@ import csv
 import json
 import math
 import statistics
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,7 +22,7 @@ from typing import Any
 
 from pyg_tabular.compare.metrics import monitor_of
 from pyg_tabular.compare.report import AGGREGATION, RunLog, summarize
-from pyg_tabular.run_result import PairedDifference, RunResult, unconverged
+from pyg_tabular.run_result import PairedDifference, RunResult, outcome, unconverged
 from pyg_tabular.run_result import verdict as paired_verdict
 
 from .registry import MissingResults, family, region
@@ -436,8 +437,8 @@ def _estimator_target_rows(results: Path) -> list[list[str]]:
 def exp_sweep(results: Path) -> str:
     summary = _read_csv(results, f"{SWEEP}/summary.csv")
     settings = load_json(results, f"{SWEEP}/settings.json")
-    names = [c for c in summary[0] if c not in ("config", "mean_rank", "mean_gap_pct")]
-    body = []
+    names = settings["datasets"]
+    body, versus = [], []
     for i, row in enumerate(summary):
         options = settings["configs"].get(row["config"], {})
         described = ", ".join(f"{k}={v!r}" for k, v in options.items()) or "the defaults"
@@ -445,20 +446,43 @@ def exp_sweep(results: Path) -> str:
         body.append(
             [name, described, row["mean_rank"], row["mean_gap_pct"], *(row[n] for n in names)]
         )
+        if i > 0:
+            versus.append([row["config"], *(row.get(f"{n} vs first", "–") for n in names)])
     header = ["config", "options", "mean rank", "mean % from best", *names]
     fits = _read_csv(results, f"{SWEEP}/sweep.csv")
-    epochs = []
+    ended = []
     for name in names:
-        counts = [int(r["epochs"]) for r in fits if r["dataset"] == name]
-        low, high = min(counts), max(counts)
-        epochs.append(f"{name} {low}" if low == high else f"{name} {low}–{high}")
+        mine = [r for r in fits if r["dataset"] == name]
+        ended.append(f"{name} {span((int(r['epochs']) for r in mine), str)}")
+        best = [int(r["best_epoch"]) for r in mine if r.get("best_epoch")]
+        if best:
+            ended[-1] += f", best {span(best, str)}"
+        stops = stop_counts(r.get("stop_reason", "") for r in mine)
+        if stops:
+            ended[-1] += f" ({stops})"
+    against = ""
+    if versus:
+        against = (
+            f"\n\nEach later configuration against **{summary[0]['config']}**, paired by seed: "
+            "the mean difference of the metric, with its Student-t 95% interval over the "
+            f"{settings['seeds']} seeds (an interval that holds zero is a tie):\n\n"
+            + markdown_table(["config", *names], versus)
+        )
     return (
         markdown_table(header, body)
+        + against
         + f"\n\n{settings['seeds']} seed(s), {settings['time_budget']:g} s per fit, "
-        f"{settings['threads']} thread(s); epochs a fit ran: {', '.join(epochs)}. Command: "
-        f"`{settings['command']}`. The first row is the estimators' default (a test checks "
-        "that they agree)."
+        f"{settings['threads']} thread(s) per fit, {settings.get('jobs', 1)} fit(s) side by "
+        f"side; epochs a fit ran, its best epoch, and why it stopped: {'; '.join(ended)}. "
+        f"Command: `{settings['command']}`. The first row is the estimators' default "
+        "(a test checks that they agree)."
     )
+
+
+def stop_counts(reasons: Iterable[str]) -> str:
+    """How many fits stopped for each reason, worded as the tables word it."""
+    counts = Counter(STOPPED_BY.get(reason, reason) for reason in reasons if reason)
+    return ", ".join(f"{word} {n}" for word, n in sorted(counts.items()))
 
 
 @region("exp-estimator-defaults")
@@ -484,6 +508,11 @@ def exp_estimator_defaults(results: Path) -> str:
         f"({shipped.described}), which the estimators ship as their defaults (a test checks "
         f"that they agree): {shipped.threads_text}. Command: `{shipped.settings['command']}`."
     )
+
+
+def _mode(entry: dict[str, Any]) -> str:
+    """Which direction of an ablation summary table's metric is better."""
+    return "max" if entry["higher_is_better"] else "min"
 
 
 #: How a fit's stop reason reads in a table.
@@ -602,8 +631,7 @@ def _ablation(results: Path, folder: str, arguments: str) -> str:
             if d is None:
                 cells.append("–")
                 continue
-            better = d["mean"] > 0 if entry["higher_is_better"] else d["mean"] < 0
-            words = ("beats" if better else "loses to") if d["excludes_zero"] else "ties with"
+            words = outcome(d["mean"], d["excludes_zero"], _mode(entry))
             cells.append(f"{words} hgb{interval(d)}")
         if any(cell != "–" for cell in cells):
             versus.append([config, *cells])
@@ -728,8 +756,7 @@ def guide_estimator_numbers(results: Path) -> str:
             cells += ["–", "–"]
         else:
             d = ours["vs_hgb"]
-            better = d["mean"] > 0 if entry["higher_is_better"] else d["mean"] < 0
-            words = ("beats" if better else "loses to") if d["excludes_zero"] else "ties with"
+            words = outcome(d["mean"], d["excludes_zero"], _mode(entry))
             cells += [
                 f"{hgb['mean']:.4f} ± {hgb['std']:.4f}",
                 f"{words} ({d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}])",

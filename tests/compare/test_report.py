@@ -207,3 +207,29 @@ def test_summaries_replace_a_stale_attention_plot(tmp_path):
     assert written[-1] == "attention.png"
     assert (tmp_path / "attention.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(written)
+
+
+@pytest.mark.parametrize(
+    ("mean", "excludes_zero", "mode", "words"),
+    [
+        (+0.01, True, "max", "beats"),
+        (-0.01, True, "max", "loses to"),
+        (-0.01, True, "min", "beats"),
+        (+0.01, True, "min", "loses to"),
+        (+0.01, False, "max", "ties with"),
+        (-0.01, False, "min", "ties with"),
+    ],
+)
+def test_outcome_words_a_paired_difference_by_its_direction_and_interval(
+    mean, excludes_zero, mode, words
+):
+    from pyg_tabular.run_result import outcome
+
+    assert outcome(mean, excludes_zero, mode) == words
+
+
+def test_outcome_refuses_an_unknown_direction():
+    from pyg_tabular.run_result import outcome
+
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max' \\(got 'up'\\)"):
+        outcome(0.1, True, "up")
