@@ -174,11 +174,12 @@ def summarize(rows: list[dict]) -> list[dict]:
     # Whether the order can be told from noise: each later configuration
     # against the first, paired by seed (the seeds share their splits).
     first = summary[0]["config"]
-    for row in summary:
-        for dataset in datasets:
-            mine = [r for r in rows if r["dataset"] == dataset]
-            metric = mine[0]["metric"]
-            d = None if row["config"] == first else paired_rows(mine, row["config"], first, metric)
+    for dataset in datasets:
+        mine = [r for r in rows if r["dataset"] == dataset]
+        for row in summary:
+            d = None
+            if row["config"] != first:
+                d = paired_rows(mine, row["config"], first, mine[0]["metric"])
             row[f"{dataset} vs first"] = (
                 "" if d is None else f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
             )
